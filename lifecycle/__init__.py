@@ -1,0 +1,58 @@
+"""
+anyio-lifecycle: structured-concurrency lifecycles for services.
+
+One component's life and running a program; ``supervisors`` builds trees of
+them. Runs unchanged on asyncio (uvloop too) and on Trio through AnyIO.
+"""
+
+from __future__ import annotations
+
+from ._context import Context as Context
+from ._errors import ComponentError as ComponentError
+from ._errors import ConfigurationError as ConfigurationError
+from ._errors import LifecycleError as LifecycleError
+from ._errors import StoppedError as StoppedError
+from ._errors import UsageError as UsageError
+from ._policy import Phase as Phase
+from ._policy import Priority as Priority
+from ._policy import ShutdownPolicy as ShutdownPolicy
+from ._report import ComponentReport as ComponentReport
+from ._report import Outcome as Outcome
+from ._report import ShutdownReport as ShutdownReport
+from ._report import State as State
+from ._report import StopReason as StopReason
+from ._running import RunningTree as RunningTree
+from ._running import running as running
+from ._scope import ShieldedScope as ShieldedScope
+from ._scope import shielded as shielded
+from ._spec import ComponentSpec as ComponentSpec
+from ._spec import Style as Style
+from ._tasks import TaskHandle as TaskHandle
+from ._util import fixup_module_metadata
+
+__all__ = [
+    "ComponentError",
+    "ComponentReport",
+    "ComponentSpec",
+    "ConfigurationError",
+    "Context",
+    "LifecycleError",
+    "Outcome",
+    "Phase",
+    "Priority",
+    "RunningTree",
+    "ShieldedScope",
+    "ShutdownPolicy",
+    "ShutdownReport",
+    "State",
+    "StopReason",
+    "StoppedError",
+    "Style",
+    "TaskHandle",
+    "UsageError",
+    "running",
+    "shielded",
+]
+
+fixup_module_metadata(__name__, globals(), __all__)
+del fixup_module_metadata

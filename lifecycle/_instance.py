@@ -1,0 +1,622 @@
+"""One running instance of a component: its task, readiness, stop and report."""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+from types import FrameType
+from typing import Any, final
+
+import anyio
+import anyio.abc
+import structlog
+
+from ._context import Context
+from ._errors import ComponentError, Stage, UsageError
+from ._escalation import Escalation, combine_policies
+from ._policy import Phase, Priority, ShutdownPolicy
+from ._report import ComponentReport, Outcome, State
+from ._scope import ShieldedScope, current_owner
+from ._spec import ComponentSpec, Style
+from ._tasks import TaskHandle
+
+__all__ = ["ComponentInstance", "flatten_failures", "stop_instances"]
+
+_log = structlog.get_logger("lifecycle")
+
+Callback = Callable[["ComponentInstance"], None]
+
+
+def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list[BaseException]:
+    """
+    Turn ``(path, stage, error)`` triples into the exceptions to raise.
+
+    A plain exception becomes a :class:`ComponentError`; a ``ComponentError`` or
+    an exception group of them (from a nested tree) is passed on, flattened; a
+    ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``) keeps
+    its type and gains a note naming the component.
+    """
+    out: list[BaseException] = []
+    for path, stage, error in errors:
+        if isinstance(error, ComponentError):
+            out.append(error)
+        elif isinstance(error, BaseExceptionGroup) and _all_component_errors(error):
+            out.extend(_leaves(error))
+        elif isinstance(error, Exception):
+            out.append(ComponentError(path, stage, error))
+        else:
+            error.add_note(f"raised by component {path!r} ({stage})")
+            out.append(error)
+    return out
+
+
+def _all_component_errors(group: BaseExceptionGroup[BaseException]) -> bool:
+    return all(isinstance(e, ComponentError) for e in _leaves(group))
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_leaves(exc))
+        else:
+            out.append(exc)
+    return out
+
+
+def _frames(coro: object) -> list[FrameType]:
+    frames: list[FrameType] = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            frames.append(frame)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return frames
+
+
+@final
+class ComponentInstance:
+    """
+    One run of a component: its task, readiness, stop and report (low-level).
+
+    Supervisors create an instance per start (and per restart), start it in their
+    task group with :meth:`start_soon`, learn of readiness and exit through
+    callbacks, stop it with :meth:`begin_stop` or :func:`stop_instances`, and read
+    its :meth:`report`. The component's task is shielded from outer cancellation:
+    only its owner stops it, so an instance that was started must be stopped.
+
+    Args:
+        spec: What to run.
+
+        policy: The owner's shutdown budgets; the spec's own policy restricts them.
+
+        path: The component's path in the tree; defaults to its name.
+
+        values: The provided values of its dependencies, by name.
+
+        priority: Its effective priority, for the report.
+
+        restarts: How many times it was restarted before this run.
+
+    Attributes:
+        spec: What runs.
+
+        path: The component's path in the tree.
+
+        policy: The budgets it is stopped with.
+
+        state: Its current state.
+
+        value: What it provided when it became ready.
+
+        escalation: The deadlines of its stop, once begun.
+
+        restarts: How many times it was restarted before this run.
+    """
+
+    __slots__ = (
+        "_agen",
+        "_body",
+        "_children_reports",
+        "_done",
+        "_errors",
+        "_exit_callbacks",
+        "_is_ready",
+        "_ready_callbacks",
+        "_self_stopped",
+        "_shields",
+        "_subscribed",
+        "_task",
+        "_task_errors",
+        "_tasks",
+        "_tasks_idle",
+        "_tg",
+        "ctx",
+        "escalation",
+        "path",
+        "policy",
+        "priority",
+        "ready_at",
+        "restarts",
+        "spec",
+        "started_at",
+        "state",
+        "stop_began",
+        "stopped_at",
+        "value",
+        "values",
+    )
+
+    def __init__(
+        self,
+        spec: ComponentSpec,
+        *,
+        policy: ShutdownPolicy,
+        path: str | None = None,
+        values: dict[str, object] | None = None,
+        priority: Priority | None = None,
+        restarts: int = 0,
+    ) -> None:
+        self.spec = spec
+        self.path = spec.name if path is None else path
+        self.policy = combine_policies(policy, spec.policy)
+        self.values = values or {}
+        self.priority = spec.priority if priority is None else priority
+        self.restarts = restarts
+        self.state = State.STARTING
+        self.value: object = None
+        self.escalation: Escalation | None = None
+        self.started_at: float | None = None
+        self.ready_at: float | None = None
+        self.stop_began: float | None = None
+        self.stopped_at: float | None = None
+        self.ctx = Context(self)
+        self._is_ready = False
+        self._done = False
+        self._self_stopped = False
+        self._errors: list[tuple[Stage, BaseException]] = []
+        self._task_errors: list[BaseException] = []
+        self._children_reports: list[ComponentReport] = []
+        self._ready_callbacks: list[Callback] = []
+        self._exit_callbacks: list[Callback] = []
+        self._body: anyio.CancelScope | None = None
+        self._task: anyio.TaskInfo | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._tasks: set[TaskHandle[Any]] = set()
+        self._tasks_idle: anyio.Event | None = None
+        self._shields: set[ShieldedScope] = set()
+        self._subscribed = False
+        self._agen: AsyncGenerator[object, None] | None = None
+
+    # -- the owner's side ------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """``True`` once the component has called ``ctx.ready()`` (or yielded)."""
+        return self._is_ready
+
+    @property
+    def done(self) -> bool:
+        """``True`` once the component's task has ended."""
+        return self._done
+
+    @property
+    def failed(self) -> bool:
+        """``True`` if the component raised anywhere in its life."""
+        return bool(self._errors)
+
+    @property
+    def finished(self) -> bool:
+        """``True`` if it ended on its own, without failing, before any stop began."""
+        return self._done and not self._errors and (self.escalation is None or self._self_stopped)
+
+    def add_ready_callback(self, callback: Callback) -> None:
+        """Call *callback(instance)* when the component becomes ready. It must not raise."""
+        self._ready_callbacks.append(callback)
+
+    def add_exit_callback(self, callback: Callback) -> None:
+        """Call *callback(instance)* when the component's task ends. It must not raise."""
+        if self._done:
+            callback(self)
+        else:
+            self._exit_callbacks.append(callback)
+
+    def start_soon(self, task_group: anyio.abc.TaskGroup) -> None:
+        """
+        Start the component's task in *task_group* (at its next checkpoint).
+
+        Tasks it spawns through ``ctx.spawn()`` run in the same group.
+
+        Raises:
+            UsageError: The instance was already started.
+        """
+        if self._tg is not None:
+            msg = (
+                f"Component instance {self.path!r} was already started; create a new "
+                "ComponentInstance for each start (each restart)."
+            )
+            raise UsageError(msg)
+        self._tg = task_group
+        task_group.start_soon(self._run, name=f"lifecycle:{self.path}")
+
+    def begin_stop(self, escalation: Escalation) -> None:
+        """
+        Begin the GRACEFUL phase of the component's stop; not a checkpoint.
+
+        Sets ``ctx.stopping`` and cancels the component's body; its shielded
+        scopes are cut off as *escalation*'s phases end. Calling it again, or on
+        an instance that has ended, changes nothing.
+
+        Args:
+            escalation: The deadlines of the stop; the component's own policy
+                restricts them.
+        """
+        if self.escalation is not None or self._done:
+            return
+        self.escalation = escalation.restrict(self.spec.policy)
+        self.stop_began = anyio.current_time()
+        if self.state in {State.STARTING, State.RUNNING}:
+            self.state = State.STOPPING
+        _log.debug("component.stopping", component=self.path, phase=self.escalation.phase.name)
+        if self.ctx._stopping is not None:
+            self.ctx._stopping.set()
+        if self._shields:
+            self._subscribe()
+            self._update_shields()
+        if self._body is not None:
+            self._body.cancel()
+
+    async def wait(self) -> None:
+        """Wait until the component's task has ended. A checkpoint; cancelling it only stops the waiting."""
+        await stop_instances((self,), None)
+
+    async def stop(self, escalation: Escalation) -> ComponentReport:
+        """
+        Stop the component through the phases and return its report.
+
+        A checkpoint. The waiting is shielded: cancelling the caller does not
+        abandon the stop. Past the forceful deadline the component is reported
+        stubborn in the log with its stack, and waited for.
+        """
+        with anyio.CancelScope(shield=True):
+            await stop_instances((self,), escalation)
+        return self.report()
+
+    def report(self) -> ComponentReport:
+        """Return what happened to the component so far."""
+        escalation = self.escalation
+        if self._errors:
+            outcome = Outcome.FAILED
+        elif not self._done:
+            outcome = Outcome.STUBBORN
+        elif escalation is None:
+            outcome = Outcome.FINISHED
+        else:
+            outcome = Outcome.for_phase(escalation.phase_at(self.stopped_at or 0.0))
+        phase = None
+        if escalation is not None:
+            phase = escalation.phase_at(self.stopped_at) if self.stopped_at is not None else escalation.phase
+        stage = self._errors[0][0] if self._errors else None
+        return ComponentReport(
+            name=self.spec.name,
+            path=self.path,
+            outcome=outcome,
+            phase=phase,
+            priority=self.priority,
+            error=self._error(),
+            stage=stage,
+            restarts=self.restarts,
+            started_at=self.started_at,
+            ready_at=self.ready_at,
+            stop_began=self.stop_began,
+            stopped_at=self.stopped_at,
+            task_errors=tuple(self._task_errors),
+            children=tuple(self._children_reports),
+        )
+
+    def failures(self) -> list[BaseException]:
+        """Return the component's errors ready to raise (see :func:`flatten_failures`)."""
+        return flatten_failures((self.path, stage, error) for stage, error in self._errors)
+
+    def stack(self) -> list[str]:
+        """Return the component's task's current stack, formatted like a traceback."""
+        if self._task is None:
+            return []
+        frames = _frames(self._task.coro)
+        summary = traceback.StackSummary.extract((f, f.f_lineno) for f in frames)
+        return summary.format()
+
+    def _error(self) -> BaseException | None:
+        if not self._errors:
+            return None
+        if len(self._errors) == 1:
+            return self._errors[0][1]
+        return BaseExceptionGroup(
+            f"component {self.path!r} failed {len(self._errors)} times", [e for _, e in self._errors]
+        )
+
+    # -- the component's side ---------------------------------------------------
+
+    def _ready_called(self, value: object, *, by_yield: bool = False) -> None:
+        if self.spec.style is Style.GENERATOR and not by_yield:
+            msg = (
+                f"Component {self.path!r} is an async generator: it becomes ready by "
+                "yielding its value, so it must not call ctx.ready()."
+            )
+            raise UsageError(msg)
+        if self._done:
+            msg = f"ctx.ready() was called after component {self.path!r} ended."
+            raise UsageError(msg)
+        if self._is_ready:
+            msg = f"ctx.ready() was called twice by component {self.path!r}; call it once, when it has started."
+            raise UsageError(msg)
+        self._is_ready = True
+        self.value = value
+        self.ready_at = anyio.current_time()
+        if self.state is State.STARTING:
+            self.state = State.RUNNING
+        _log.debug("component.ready", component=self.path)
+        for callback in self._ready_callbacks:
+            callback(self)
+
+    def _spawn(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        *,
+        name: str | None,
+        critical: bool,
+    ) -> TaskHandle[Any]:
+        if self._done or self._tg is None:
+            msg = f"ctx.spawn() was called after component {self.path!r} ended; its tasks end with it."
+            raise UsageError(msg)
+        handle: TaskHandle[Any] = TaskHandle(name or getattr(fn, "__qualname__", repr(fn)), critical)
+        self._tasks.add(handle)
+        self._tg.start_soon(handle._main, self, fn, args, name=f"lifecycle:{self.path}:{handle.name}")
+        return handle
+
+    def _task_failed(self, handle: TaskHandle[Any], error: BaseException) -> None:
+        if handle.critical:
+            error.add_note(f"raised by critical task {handle.name!r} of component {self.path!r}")
+            self._record(error)
+        else:
+            self._task_errors.append(error)
+            _log.error("task.failed", component=self.path, task=handle.name, exc_info=error)
+
+    def _task_exited(self, handle: TaskHandle[Any]) -> None:
+        self._tasks.discard(handle)
+        if not self._tasks and self._tasks_idle is not None:
+            self._tasks_idle.set()
+
+    def _record(self, error: BaseException, stage: Stage | None = None) -> None:
+        if stage is None:
+            if self.escalation is not None and not self._self_stopped:
+                stage = "stop"
+            else:
+                stage = "run" if self._is_ready else "start"
+        self._errors.append((stage, error))
+        _log.error("component.failed", component=self.path, stage=stage, exc_info=error)
+        if self.escalation is None:
+            # A failed component stops itself: its teardown and shielded scopes get
+            # the budgets of its policy, measured from the failure.
+            self._self_stopped = True
+            self.begin_stop(Escalation.start(self.policy))
+
+    # -- the shielded-scope owner protocol --------------------------------------
+
+    def _shield_deadline(self, until: Phase) -> float:
+        return math.inf if self.escalation is None else self.escalation.end(until)
+
+    def _add_shield(self, scope: ShieldedScope) -> None:
+        self._shields.add(scope)
+        if self.escalation is not None:
+            self._subscribe()
+
+    def _discard_shield(self, scope: ShieldedScope) -> None:
+        self._shields.discard(scope)
+
+    def _subscribe(self) -> None:
+        if not self._subscribed and self.escalation is not None:
+            self._subscribed = True
+            self.escalation.subscribe(self, self._update_shields)
+
+    def _update_shields(self) -> None:
+        for scope in self._shields:
+            scope._update()
+
+    # -- the task ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        self._task = anyio.get_current_task()
+        current_owner.set(self)
+        self.started_at = anyio.current_time()
+        _log.debug("component.starting", component=self.path)
+        try:
+            # Shielded: outer cancellation never reaches a component; its owner stops it.
+            with anyio.CancelScope(shield=True) as body:
+                self._body = body
+                if self.escalation is not None:
+                    body.cancel()
+                await self._run_body(body)
+            await self._end_tasks()
+            if self._agen is not None:
+                await self._teardown(self._agen)
+                await self._end_tasks()
+        except BaseException as exc:  # noqa: BLE001 - never leave the owner waiting on a dead task
+            self._record(exc, "stop")
+        finally:
+            self._finish()
+
+    async def _run_body(self, body: anyio.CancelScope) -> None:
+        spec = self.spec
+        kwargs = {name: self.values[name] for name in spec.injected}
+        if spec.wants_ctx:
+            kwargs["ctx"] = self.ctx
+        cancelled = anyio.get_cancelled_exc_class()
+        try:
+            if spec.style is Style.GENERATOR:
+                agen: AsyncGenerator[object, None] = spec.call(**kwargs)
+                self._agen = agen
+                try:
+                    value = await agen.__anext__()
+                except StopAsyncIteration:
+                    self._agen = None
+                    msg = (
+                        f"Async generator component {self.path!r} returned without yielding; "
+                        "it must yield exactly once, the value it provides."
+                    )
+                    raise UsageError(msg) from None
+                self._ready_called(value, by_yield=True)
+                await anyio.sleep_forever()
+            else:
+                if not spec.wants_ctx:
+                    self._ready_called(None)
+                await spec.call(**kwargs)
+                if not self._is_ready and self.escalation is None:
+                    if not spec.main:
+                        msg = (
+                            f"Component {self.path!r} returned before calling ctx.ready(); call "
+                            "ctx.ready() once it has started, or register it with main=True if it "
+                            "is a job that finishes."
+                        )
+                        raise UsageError(msg)
+                    self._ready_called(None)
+        except cancelled:
+            if body.cancel_called:
+                raise
+            self._record(UsageError(f"Component {self.path!r} raised a cancellation that nobody requested."))
+        except BaseException as exc:  # noqa: BLE001 - recorded, reported with its name, raised by the owner
+            self._record(exc)
+
+    async def _teardown(self, agen: AsyncGenerator[object, None]) -> None:
+        cancelled = anyio.get_cancelled_exc_class()
+        scope = ShieldedScope(Phase.GRACEFUL)
+        with scope:
+            try:
+                await agen.__anext__()
+            except StopAsyncIteration:
+                pass
+            except cancelled:
+                if not scope.cancel_called:
+                    self._record(UsageError(f"Teardown of {self.path!r} raised a cancellation nobody requested."))
+                raise
+            except BaseException as exc:  # noqa: BLE001 - recorded, reported with its name
+                self._record(exc, "stop")
+            else:
+                msg = f"Async generator component {self.path!r} yielded more than once; it must yield exactly once."
+                self._record(UsageError(msg), "stop")
+        if scope.cancelled_caught:
+            phase = self.escalation.phase.name if self.escalation is not None else None
+            _log.warning("component.teardown_cut_off", component=self.path, phase=phase)
+        # Finalize a generator that is still suspended; anything it awaits now is cancelled.
+        with anyio.CancelScope(shield=True) as closing:
+            closing.cancel()
+            try:
+                await agen.aclose()
+            except cancelled:
+                pass
+            except Exception as exc:  # noqa: BLE001 - recorded, reported with its name
+                self._record(exc, "stop")
+
+    async def _end_tasks(self) -> None:
+        if not self._tasks:
+            return
+        with anyio.CancelScope(shield=True):
+            self._tasks_idle = anyio.Event()
+            for handle in list(self._tasks):
+                handle.cancel()
+            await self._tasks_idle.wait()
+
+    def _finish(self) -> None:
+        self._done = True
+        self.stopped_at = anyio.current_time()
+        self.state = State.FAILED if self._errors else State.STOPPED
+        if self.escalation is not None:
+            self.escalation.unsubscribe(self)
+        _log.debug("component.stopped", component=self.path, outcome=self.report().outcome.value)
+        callbacks, self._exit_callbacks = self._exit_callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+    def __repr__(self) -> str:
+        return f"<ComponentInstance {self.path!r} {self.state.value}>"
+
+
+async def stop_instances(instances: Sequence[ComponentInstance], escalation: Escalation | None) -> None:
+    """
+    Stop *instances* concurrently and wait until all have ended (low-level).
+
+    With *escalation* ``None`` it only waits. When TERMINATE begins for a
+    component that is still alive, it is logged as stubborn
+    (``component.stubborn``, with its stack); past the terminate deadline it is
+    logged again (``component.stubborn_past_terminate``) and still waited for,
+    since abandoning a task would break structured concurrency. A checkpoint;
+    cancelling it abandons only the waiting.
+    """
+    if escalation is not None:
+        for instance in instances:
+            instance.begin_stop(escalation)
+    pending = [i for i in instances if not i.done]
+    if not pending:
+        await anyio.lowlevel.checkpoint()
+        return
+    left = len(pending)
+    all_done = anyio.Event()
+
+    def exited(_: ComponentInstance) -> None:
+        nonlocal left
+        left -= 1
+        if not left:
+            all_done.set()
+
+    for instance in pending:
+        instance.add_exit_callback(exited)
+    if escalation is None:
+        await all_done.wait()
+        return
+
+    warned: dict[ComponentInstance, Phase] = {}
+    waiting = anyio.CancelScope()
+
+    def wake() -> None:
+        waiting.cancel()
+
+    escalation.subscribe(wake, wake)
+    try:
+        while not all_done.is_set():
+            alive = [i for i in pending if not i.done]
+            next_at = math.inf
+            for instance in alive:
+                esc = instance.escalation or escalation
+                stage = warned.get(instance)
+                if stage is None:
+                    next_at = min(next_at, esc.end(Phase.FORCEFUL))
+                elif stage is Phase.FORCEFUL:
+                    next_at = min(next_at, esc.end(Phase.TERMINATE))
+            waiting = anyio.CancelScope(deadline=next_at)
+            with waiting:
+                await all_done.wait()
+            now = anyio.current_time()
+            for instance in alive:
+                if instance.done:
+                    continue
+                esc = instance.escalation or escalation
+                stage = warned.get(instance)
+                if stage is None and now >= esc.end(Phase.FORCEFUL):
+                    warned[instance] = Phase.FORCEFUL
+                    _log.warning(
+                        "component.stubborn",
+                        component=instance.path,
+                        phase=Phase.TERMINATE.name,
+                        stack="".join(instance.stack()),
+                    )
+                elif stage is Phase.FORCEFUL and now >= esc.end(Phase.TERMINATE):
+                    warned[instance] = Phase.TERMINATE
+                    _log.error(
+                        "component.stubborn_past_terminate",
+                        component=instance.path,
+                        stack="".join(instance.stack()),
+                    )
+    finally:
+        escalation.unsubscribe(wake)

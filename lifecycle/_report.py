@@ -1,0 +1,301 @@
+"""What a stop did to each component: ComponentReport and ShutdownReport."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import TypeAlias, final
+
+import attrs
+
+from ._errors import Stage
+from ._policy import Phase, Priority
+
+__all__ = ["ComponentReport", "Outcome", "ShutdownReport", "State", "StopReason"]
+
+JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
+
+
+class State(enum.Enum):
+    """The life of a component: ``STARTING -> RUNNING -> STOPPING -> STOPPED``, or ``FAILED``."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class Outcome(enum.Enum):
+    """
+    How a component's life ended.
+
+    ``GRACEFUL``, ``FORCED`` and ``TERMINATED`` say in which phase its stop
+    finished; ``FINISHED`` means it returned on its own before any stop;
+    ``FAILED`` means it raised (``ComponentReport.error`` says what);
+    ``STUBBORN`` means it was still alive when the report was taken, after the
+    terminate deadline.
+    """
+
+    GRACEFUL = "graceful"
+    FORCED = "forced"
+    TERMINATED = "terminated"
+    FINISHED = "finished"
+    FAILED = "failed"
+    STUBBORN = "stubborn"
+
+    @classmethod
+    def for_phase(cls, phase: Phase) -> Outcome:
+        """Return the outcome of a stop that finished during *phase*."""
+        return (cls.GRACEFUL, cls.FORCED, cls.TERMINATED)[phase]
+
+
+class StopReason(enum.Enum):
+    """Why a tree stopped."""
+
+    REQUEST = "request"
+    """``request_shutdown()`` or ``shutdown()`` was called, or the ``running()`` block exited."""
+    SIGNAL = "signal"
+    """The process received SIGINT or SIGTERM."""
+    FAILURE = "failure"
+    """A component failed and nothing handled it (or the tree failed to start)."""
+    MAIN_EXITED = "main exited"
+    """The tree's job ended: a ``main`` component returned, or the root returned."""
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.1f}ms"
+    return f"{value:.3f}s"
+
+
+def _error_dict(error: BaseException) -> dict[str, JSON]:
+    cause = error.__cause__ if error.__cause__ is not None else error
+    return {"type": type(cause).__qualname__, "message": str(cause), "raised": type(error).__qualname__}
+
+
+@final
+@attrs.frozen
+class ComponentReport:
+    """
+    What happened to one component.
+
+    Times are on the event loop's clock (:func:`anyio.current_time`); compare them
+    with :attr:`ShutdownReport.requested_at`.
+
+    Attributes:
+        name: The component's name.
+
+        path: Its path in the tree, ``/``-separated from the root (``root/db``).
+
+        outcome: How its life ended.
+
+        phase: The phase in effect when its stop finished; ``None`` if it ended
+            before any stop began (finished or failed on its own).
+
+        priority: Its effective priority.
+
+        error: What it raised, if it failed.
+
+        stage: Where it failed: ``"start"``, ``"run"`` or ``"stop"``.
+
+        restarts: How many times it was restarted.
+
+        started_at: When its start began.
+
+        ready_at: When it became ready (``None`` if it never did).
+
+        stop_began: When its stop began (``None`` if it ended on its own).
+
+        stopped_at: When its task ended (``None`` if it is stubborn).
+
+        task_errors: Failures of its non-critical background tasks.
+
+        children: The reports of a nested tree's components.
+    """
+
+    name: str
+    path: str
+    outcome: Outcome
+    phase: Phase | None = None
+    priority: Priority = Priority.NORMAL
+    error: BaseException | None = None
+    stage: Stage | None = None
+    restarts: int = 0
+    started_at: float | None = None
+    ready_at: float | None = None
+    stop_began: float | None = None
+    stopped_at: float | None = None
+    task_errors: tuple[BaseException, ...] = ()
+    children: tuple[ComponentReport, ...] = ()
+
+    @property
+    def start_duration(self) -> float | None:
+        """Seconds from the start of its start to readiness."""
+        if self.started_at is None or self.ready_at is None:
+            return None
+        return self.ready_at - self.started_at
+
+    @property
+    def stop_duration(self) -> float | None:
+        """Seconds from the start of its stop to the end of its task."""
+        if self.stop_began is None or self.stopped_at is None:
+            return None
+        return self.stopped_at - self.stop_began
+
+    def walk(self) -> Iterator[ComponentReport]:
+        """Yield the reports of this component's nested children, depth first, then itself."""
+        for child in self.children:
+            yield from child.walk()
+        yield self
+
+    def to_dict(self, *, origin: float = 0.0) -> dict[str, JSON]:
+        """
+        Return the report as JSON-ready data (nested children excluded).
+
+        Args:
+            origin: Subtracted from every time, usually the request time.
+        """
+
+        def rel(value: float | None) -> float | None:
+            return None if value is None else round(value - origin, 6)
+
+        return {
+            "name": self.name,
+            "path": self.path,
+            "outcome": self.outcome.value,
+            "phase": None if self.phase is None else self.phase.name,
+            "priority": self.priority.name,
+            "error": None if self.error is None else _error_dict(self.error),
+            "stage": self.stage,
+            "restarts": self.restarts,
+            "started_at": rel(self.started_at),
+            "ready_at": rel(self.ready_at),
+            "stop_began": rel(self.stop_began),
+            "stopped_at": rel(self.stopped_at),
+            "task_errors": [_error_dict(e) for e in self.task_errors],
+        }
+
+
+@final
+@attrs.frozen
+class ShutdownReport:
+    """
+    What one stop of a tree did.
+
+    ``str(report)`` is a readable table; :meth:`to_dict` and :meth:`to_json` are
+    for machines.
+
+    Attributes:
+        root: The root component's name.
+
+        reason: Why the tree stopped.
+
+        detail: A short human explanation of the reason.
+
+        requested_at: When the stop was requested, on the loop clock.
+
+        finished_at: When the last component ended.
+
+        root_report: The root's own report; its ``children`` hold the tree.
+    """
+
+    root: str
+    reason: StopReason
+    detail: str
+    requested_at: float
+    finished_at: float
+    root_report: ComponentReport
+
+    @property
+    def components(self) -> tuple[ComponentReport, ...]:
+        """Every component of the tree, the root last, each stop in the order it ended."""
+        return tuple(sorted(self.root_report.walk(), key=_end_order))
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the request to the end of the last component."""
+        return self.finished_at - self.requested_at
+
+    @property
+    def counts(self) -> dict[Outcome, int]:
+        """How many components ended with each outcome."""
+        return dict(Counter(c.outcome for c in self.root_report.walk()))
+
+    @property
+    def failures(self) -> tuple[ComponentReport, ...]:
+        """The components that failed or were stubborn."""
+        return tuple(c for c in self.components if c.outcome in {Outcome.FAILED, Outcome.STUBBORN})
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when nothing failed and nothing was stubborn."""
+        return not self.failures
+
+    def __getitem__(self, path: str) -> ComponentReport:
+        """Return the report of the component at *path* (or with that unique name)."""
+        matches = [c for c in self.root_report.walk() if path in {c.path, c.name}]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            msg = f"No component {path!r} in this report."
+            raise KeyError(msg)
+        msg = f"Several components are named {path!r}; use the path ({', '.join(c.path for c in matches)})."
+        raise KeyError(msg)
+
+    def to_dict(self) -> dict[str, JSON]:
+        """Return the report as JSON-ready data; times are seconds after the request."""
+        return {
+            "root": self.root,
+            "reason": self.reason.value,
+            "detail": self.detail,
+            "duration": round(self.duration, 6),
+            "ok": self.ok,
+            "counts": {k.value: v for k, v in self.counts.items()},
+            "components": [c.to_dict(origin=self.requested_at) for c in self.components],
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Return :meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{n} {o.value}" for o, n in sorted(self.counts.items(), key=lambda kv: kv[0].value))
+        lines = [
+            f"Shutdown of {self.root!r}: {self.reason.value} ({self.detail}); "
+            f"{_seconds(self.duration)}; {counts}",
+        ]
+        header = ("component", "priority", "outcome", "phase", "start", "stop", "restarts", "error")
+        rows = [header]
+        for c in self.components:
+            error = ""
+            if c.error is not None:
+                cause = c.error.__cause__ if c.error.__cause__ is not None else c.error
+                error = f"{c.stage}: {type(cause).__name__}: {cause}"
+            rows.append(
+                (
+                    c.path,
+                    c.priority.name,
+                    c.outcome.value,
+                    "-" if c.phase is None else c.phase.name,
+                    _seconds(c.start_duration),
+                    _seconds(c.stop_duration),
+                    str(c.restarts),
+                    error,
+                ),
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+        lines.extend(
+            "  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+            for r in rows
+        )
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def _end_order(report: ComponentReport) -> tuple[bool, float]:
+    end = report.stopped_at
+    return (end is None, 0.0 if end is None else end)

@@ -1,0 +1,261 @@
+"""The component model: how a function, generator or object becomes a component."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, final, runtime_checkable
+
+import attrs
+
+from ._errors import ConfigurationError
+from ._policy import Priority, ShutdownPolicy
+
+__all__ = ["ComponentSpec", "Style", "Tree"]
+
+CTX = "ctx"
+
+
+@runtime_checkable
+class Tree(Protocol):
+    """
+    A component that holds other components (a supervisor).
+
+    :func:`lifecycle.running`, :func:`lifecycle.run` and the CLI call
+    :meth:`validate_tree` before anything starts.
+    """
+
+    def validate_tree(self) -> None:
+        """Raise :class:`ConfigurationError` if the tree is declared wrongly."""
+
+
+class Style(enum.Enum):
+    """How a component is written."""
+
+    GENERATOR = "generator"
+    """An async generator: code before ``yield`` starts it, code after is its teardown."""
+    FUNCTION = "function"
+    """An async function (or an object's ``async def run``) that calls ``ctx.ready()``."""
+
+
+def _unwrap(target: object) -> object:
+    while isinstance(target, functools.partial):
+        target = target.func
+    return target
+
+
+def _describe(target: object) -> str:
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    return repr(name) if name else repr(target)
+
+
+def _check_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not name or "/" in name:
+        msg = (
+            f"{what} {name!r} is not a valid component name: use a non-empty string "
+            "without '/' (the path separator)."
+        )
+        raise ConfigurationError(msg)
+    return name
+
+
+def _check_depends_on(name: str, depends_on: object) -> tuple[str, ...]:
+    if isinstance(depends_on, str) or not isinstance(depends_on, Iterable):
+        msg = (
+            f"`depends_on` of component {name!r} must be a sequence of component names, "
+            f"got {depends_on!r}; write depends_on=({depends_on!r},) for a single one."
+        )
+        raise ConfigurationError(msg)
+    deps = tuple(depends_on)
+    for dep in deps:
+        _check_name(dep, f"`depends_on` entry of component {name!r}:")
+    return deps
+
+
+def _check_priority(name: str, priority: object) -> Priority:
+    try:
+        return Priority(priority)  # type: ignore[call-overload]
+    except (ValueError, TypeError):
+        msg = f"`priority` of component {name!r} must be a lifecycle.Priority, got {priority!r}."
+        raise ConfigurationError(msg) from None
+
+
+def _signature_dependencies(name: str, call: Callable[..., object]) -> tuple[bool, tuple[str, ...]]:
+    try:
+        signature = inspect.signature(call)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures are rejected earlier
+        return False, ()
+    wants_ctx = False
+    injected: list[str] = []
+    for param in signature.parameters.values():
+        if param.kind in {param.VAR_POSITIONAL, param.VAR_KEYWORD}:
+            continue
+        if param.kind is param.POSITIONAL_ONLY:
+            msg = (
+                f"Parameter {param.name!r} of component {name!r} is positional-only; dependencies "
+                "are passed by name, so remove the '/' from its signature."
+            )
+            raise ConfigurationError(msg)
+        if param.name == CTX:
+            wants_ctx = True
+        elif param.default is param.empty:
+            injected.append(param.name)
+    return wants_ctx, tuple(injected)
+
+
+@final
+@attrs.frozen
+class ComponentSpec:
+    """
+    A declared component: what to run, its name, dependencies and options.
+
+    Build one with :meth:`from_target`; supervisors do it for you in
+    ``@sup.component`` and ``sup.add()``.
+
+    Attributes:
+        name: The component's name, unique among its siblings.
+
+        target: What was registered (a function, an async generator function,
+            or an object with ``async def run``).
+
+        call: The callable that runs the component.
+
+        style: Generator or function style.
+
+        wants_ctx: Whether ``call`` takes the ``ctx`` parameter.
+
+        injected: Parameters of ``call`` filled with dependencies' values.
+
+        depends_on: Every dependency: the injected ones and the explicit ones.
+
+        priority: The declared priority.
+
+        main: Whether the component is the program's job.
+
+        policy: The component's own shutdown policy, if any.
+    """
+
+    name: str
+    target: object
+    call: Callable[..., Any]
+    style: Style
+    wants_ctx: bool
+    injected: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    priority: Priority = Priority.NORMAL
+    main: bool = False
+    policy: ShutdownPolicy | None = None
+
+    @classmethod
+    def from_target(
+        cls,
+        target: object,
+        *,
+        name: str | None = None,
+        depends_on: Sequence[str] = (),
+        priority: Priority = Priority.NORMAL,
+        main: bool = False,
+        policy: ShutdownPolicy | None = None,
+    ) -> ComponentSpec:
+        """
+        Declare *target* as a component.
+
+        *target* is an async generator function, an async function, or an object
+        with an ``async def run(self, ...)`` method (itself a coroutine or an async
+        generator). Its parameters other than ``ctx`` and those with a default
+        value are dependencies on the components of the same names and receive
+        the values those components provide.
+
+        Args:
+            target: What to run.
+
+            name: The component's name; defaults to the function's ``__name__``,
+                or for an object to its ``name`` attribute if it is a string, else
+                its class name.
+
+            depends_on: Further dependencies whose values are not injected.
+
+            priority: How important the component is.
+
+            main: Whether the component is the program's job.
+
+            policy: The component's own shutdown budgets; they can only make the
+                tree's deadlines earlier. For an object, defaults to its ``policy``
+                attribute if that is a :class:`ShutdownPolicy` (a supervisor's).
+
+        Raises:
+            ConfigurationError: *target* is not an async callable or an object
+                with ``async def run``, or an option is invalid.
+        """
+        if isinstance(target, ComponentSpec):
+            msg = f"Component {target.name!r} is already a ComponentSpec; register the spec itself."
+            raise ConfigurationError(msg)
+        raw = _unwrap(target)
+        if inspect.isclass(raw):
+            msg = (
+                f"{_describe(raw)} is a class; register an instance of it "
+                f"(e.g. sup.add({raw.__name__}())), whose `async def run(self, ctx)` is the component."
+            )
+            raise ConfigurationError(msg)
+        if inspect.isasyncgenfunction(raw) or inspect.iscoroutinefunction(raw):
+            call: Callable[..., Any] = target  # type: ignore[assignment]
+            default_name = getattr(raw, "__name__", None)
+        else:
+            run = getattr(target, "run", None)
+            if run is None or not (inspect.isasyncgenfunction(run) or inspect.iscoroutinefunction(run)):
+                kind = "a plain (sync) function" if callable(raw) else f"a {type(target).__name__}"
+                msg = (
+                    f"{_describe(target)} is {kind}, not a component: register an `async def` "
+                    "function, an async generator function, or an object with an "
+                    "`async def run(self, ctx)` method."
+                )
+                raise ConfigurationError(msg)
+            call = run
+            own_name = getattr(target, "name", None)
+            default_name = own_name if isinstance(own_name, str) else type(target).__name__
+            own_policy = getattr(target, "policy", None)
+            if policy is None and isinstance(own_policy, ShutdownPolicy):
+                policy = own_policy
+        resolved = _check_name(name if name is not None else default_name, "Name")
+        style = Style.GENERATOR if inspect.isasyncgenfunction(_unwrap(call)) else Style.FUNCTION
+        wants_ctx, injected = _signature_dependencies(resolved, call)
+        if style is Style.GENERATOR and main:
+            msg = (
+                f"Component {resolved!r} is an async generator (a resource) and cannot be "
+                "`main=True`; a main component is a job that returns: write it as an async function."
+            )
+            raise ConfigurationError(msg)
+        explicit = _check_depends_on(resolved, depends_on)
+        if resolved in injected or resolved in explicit:
+            msg = f"Component {resolved!r} depends on itself: remove {resolved!r} from its parameters or `depends_on`."
+            raise ConfigurationError(msg)
+        if policy is not None and not isinstance(policy, ShutdownPolicy):
+            msg = f"`policy` of component {resolved!r} must be a lifecycle.ShutdownPolicy or None, got {policy!r}."
+            raise ConfigurationError(msg)
+        if not isinstance(main, bool):
+            msg = f"`main` of component {resolved!r} must be True or False, got {main!r}."
+            raise ConfigurationError(msg)
+        return cls(
+            name=resolved,
+            target=target,
+            call=call,
+            style=style,
+            wants_ctx=wants_ctx,
+            injected=injected,
+            depends_on=tuple(dict.fromkeys(injected + explicit)),
+            priority=_check_priority(resolved, priority),
+            main=main,
+            policy=policy,
+        )
+
+    def validate_tree(self) -> None:
+        """
+        Validate the tree this component holds, if it is one (:class:`Tree`).
+
+        Raises:
+            ConfigurationError: The nested tree is declared wrongly.
+        """
+        if isinstance(self.target, Tree):
+            self.target.validate_tree()

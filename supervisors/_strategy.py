@@ -1,0 +1,104 @@
+"""Supervision options: Strategy, Restart, Intensity, Backoff."""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import final
+
+import attrs
+
+from lifecycle import ConfigurationError
+
+__all__ = ["Backoff", "Intensity", "Restart", "Strategy"]
+
+
+class Strategy(enum.Enum):
+    """
+    Which children restart when one fails, with Erlang/OTP's meaning.
+
+    In every strategy the transitive dependents of a restarted child restart
+    with it, because they hold its old value.
+    """
+
+    ONE_FOR_ONE = "one_for_one"
+    """Only the failed child (and its dependents) restart."""
+    ONE_FOR_ALL = "one_for_all"
+    """All children restart."""
+    REST_FOR_ONE = "rest_for_one"
+    """The failed child and the children registered after it restart."""
+
+
+class Restart(enum.Enum):
+    """When a child that ended is restarted, with Erlang/OTP's meaning."""
+
+    PERMANENT = "permanent"
+    """Always."""
+    TRANSIENT = "transient"
+    """Only after a failure."""
+    TEMPORARY = "temporary"
+    """Never; its end is reported."""
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    del instance
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
+        msg = f"`{attribute.name}` must be a non-negative number, got {value!r}."
+        raise ConfigurationError(msg)
+
+
+def _restart_count(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    del instance
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"`{attribute.name}` must be a non-negative whole number, got {value!r}."
+        raise ConfigurationError(msg)
+
+
+@final
+@attrs.frozen
+class Intensity:
+    """
+    How many restarts a supervisor tolerates before it gives up.
+
+    More than *max_restarts* restarts within *within* seconds (a sliding
+    window) make the supervisor stop its children in order and fail.
+
+    Args:
+        max_restarts: Restarts allowed inside the window.
+
+        within: The window, in seconds.
+    """
+
+    max_restarts: int = attrs.field(default=3, validator=_restart_count)
+    within: float = attrs.field(default=5.0, validator=_non_negative)
+
+
+@final
+@attrs.frozen
+class Backoff:
+    """
+    The delay before each restart: exponential, capped, with full jitter.
+
+    Args:
+        initial: The delay before the first restart, in seconds.
+
+        maximum: The cap, in seconds.
+
+        multiplier: The growth factor between consecutive restarts (at least 1).
+
+        jitter: Whether to draw the delay uniformly between 0 and the computed
+            value (full jitter), so crash loops do not stampede.
+    """
+
+    initial: float = attrs.field(default=0.1, validator=_non_negative)
+    maximum: float = attrs.field(default=30.0, validator=_non_negative)
+    multiplier: float = attrs.field(default=2.0, validator=_non_negative)
+    jitter: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.multiplier < 1:
+            msg = f"`multiplier` must be at least 1, got {self.multiplier!r}."
+            raise ConfigurationError(msg)
+        if self.maximum < self.initial:
+            msg = f"`maximum` ({self.maximum!r}) must not be smaller than `initial` ({self.initial!r})."
+            raise ConfigurationError(msg)

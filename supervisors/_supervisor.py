@@ -1,0 +1,431 @@
+"""Supervisor: a component that starts, watches and stops its children in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar, final, overload
+
+import anyio
+import anyio.abc
+import structlog
+
+from lifecycle import (
+    ComponentSpec,
+    ConfigurationError,
+    Context,
+    Priority,
+    ShutdownPolicy,
+    UsageError,
+)
+from lifecycle.lowlevel import ComponentInstance, Escalation, stop_instances
+
+from ._graph import Graph, build_graph
+from ._strategy import Backoff, Intensity, Restart, Strategy
+
+__all__ = ["Supervisor"]
+
+_log = structlog.get_logger("supervisors")
+
+F = TypeVar("F", bound=Callable[..., object])
+T = TypeVar("T")
+
+# Waves larger than this are logged with their size only.
+_LOGGED_NAMES = 20
+
+
+def _check_option(value: object, kind: type, what: str, owner: str) -> None:
+    if not isinstance(value, kind):
+        msg = f"`{what}` of {owner} must be a {kind.__module__.split('.')[0]}.{kind.__name__}, got {value!r}."
+        raise ConfigurationError(msg)
+
+
+@final
+class Supervisor:
+    """
+    A component that owns other components: starts them in dependency order,
+    watches them, and stops them in priority and dependency order.
+
+    A supervisor is itself a component (``async def run(self, ctx)``), so trees
+    nest: ``parent.add(child_supervisor)``. When it is ready it provides itself to
+    its dependents.
+
+    Args:
+        name: The supervisor's name, and its default name in a parent tree.
+
+        strategy: Which children restart when one fails.
+
+        intensity: How many restarts it tolerates before giving up.
+
+        backoff: The delay before each restart.
+
+        policy: Its own shutdown budgets; for a root they are the tree's unless
+            ``running()`` or ``run()`` is given one. Defaults to
+            :meth:`ShutdownPolicy.from_env` at the root.
+
+    Raises:
+        ConfigurationError: An option has the wrong type or value.
+    """
+
+    __slots__ = ("_graph", "_restarts", "_running", "_specs", "backoff", "intensity", "name", "policy", "strategy")
+
+    def __init__(
+        self,
+        name: str = "root",
+        *,
+        strategy: Strategy = Strategy.ONE_FOR_ONE,
+        intensity: Intensity | None = None,
+        backoff: Backoff | None = None,
+        policy: ShutdownPolicy | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            msg = f"Supervisor name {name!r} is invalid: use a non-empty string without '/'."
+            raise ConfigurationError(msg)
+        owner = f"supervisor {name!r}"
+        _check_option(strategy, Strategy, "strategy", owner)
+        intensity = Intensity() if intensity is None else intensity
+        backoff = Backoff() if backoff is None else backoff
+        _check_option(intensity, Intensity, "intensity", owner)
+        _check_option(backoff, Backoff, "backoff", owner)
+        if policy is not None:
+            _check_option(policy, ShutdownPolicy, "policy", owner)
+        self.name = name
+        self.strategy = strategy
+        self.intensity = intensity
+        self.backoff = backoff
+        self.policy = policy
+        self._specs: list[ComponentSpec] = []
+        self._restarts: list[Restart] = []
+        self._graph: Graph | None = None
+        self._running = False
+
+    # -- declaring children ------------------------------------------------------
+
+    @overload
+    def component(self, fn: F, /) -> F: ...
+
+    @overload
+    def component(
+        self,
+        *,
+        name: str | None = None,
+        depends_on: Sequence[str] = (),
+        priority: Priority = Priority.NORMAL,
+        restart: Restart = Restart.PERMANENT,
+        main: bool = False,
+        policy: ShutdownPolicy | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def component(
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        depends_on: Sequence[str] = (),
+        priority: Priority = Priority.NORMAL,
+        restart: Restart = Restart.PERMANENT,
+        main: bool = False,
+        policy: ShutdownPolicy | None = None,
+    ) -> F | Callable[[F], F]:
+        """
+        Register a function or async generator function as a child; a decorator.
+
+        Usable bare (``@sup.component``) or with options. Returns the function
+        unchanged, so it stays callable and testable on its own. The options are
+        those of :meth:`add`.
+
+        Raises:
+            ConfigurationError: The function is not a component, an option is
+                invalid, or the name is taken.
+        """
+
+        def register(target: F) -> F:
+            self.add(
+                target,
+                name=name,
+                depends_on=depends_on,
+                priority=priority,
+                restart=restart,
+                main=main,
+                policy=policy,
+            )
+            return target
+
+        return register if fn is None else register(fn)
+
+    def add(
+        self,
+        obj: T,
+        *,
+        name: str | None = None,
+        depends_on: Sequence[str] = (),
+        priority: Priority = Priority.NORMAL,
+        restart: Restart = Restart.PERMANENT,
+        main: bool = False,
+        policy: ShutdownPolicy | None = None,
+    ) -> T:
+        """
+        Register *obj* as a child and return it unchanged.
+
+        *obj* is an async function, an async generator function, an object with
+        ``async def run(self, ctx)`` (another supervisor, for instance), or a
+        :class:`ComponentSpec`. Parameters named after other children are
+        dependencies; unknown names and cycles are reported when the tree is
+        validated, before anything starts.
+
+        Args:
+            obj: The component.
+
+            name: Its name; defaults to the function's ``__name__`` or the
+                object's ``name``.
+
+            depends_on: Further dependencies whose values are not injected.
+
+            priority: How important it is; lower priorities stop first.
+
+            restart: When it is restarted after it ends.
+
+            main: Whether it is the program's job: when it returns, the tree
+                stops in order; when it raises, the tree stops and fails.
+
+            policy: Its own shutdown budgets; they only make deadlines earlier.
+
+        Raises:
+            ConfigurationError: *obj* is not a component, an option is invalid,
+                or the name is already taken.
+
+            UsageError: The supervisor is running.
+        """
+        if self._running:
+            msg = (
+                f"Supervisor {self.name!r} is running; register children before it starts "
+                f"(adding {name or getattr(obj, '__name__', obj)!r})."
+            )
+            raise UsageError(msg)
+        if isinstance(obj, ComponentSpec):
+            spec = obj
+        else:
+            spec = ComponentSpec.from_target(
+                obj,
+                name=name,
+                depends_on=depends_on,
+                priority=priority,
+                main=main,
+                policy=policy,
+            )
+        _check_option(restart, Restart, "restart", f"component {spec.name!r}")
+        if any(s.name == spec.name for s in self._specs):
+            msg = (
+                f"Supervisor {self.name!r} already has a component named {spec.name!r}; "
+                "pass a different `name=`."
+            )
+            raise ConfigurationError(msg)
+        self._specs.append(spec)
+        self._restarts.append(restart)
+        self._graph = None
+        return obj
+
+    @property
+    def children(self) -> tuple[ComponentSpec, ...]:
+        """The registered children, in registration order."""
+        return tuple(self._specs)
+
+    def restart_of(self, name: str) -> Restart:
+        """Return the restart type the child *name* was registered with."""
+        for spec, restart in zip(self._specs, self._restarts, strict=True):
+            if spec.name == name:
+                return restart
+        msg = f"Supervisor {self.name!r} has no child named {name!r}."
+        raise KeyError(msg)
+
+    def graph(self) -> Graph:
+        """
+        Validate the children's dependencies and return the graph with its waves.
+
+        Raises:
+            ConfigurationError: A dependency is unknown or the dependencies form
+                a cycle.
+        """
+        if self._graph is None:
+            self._graph = build_graph(
+                [s.name for s in self._specs],
+                [s.depends_on for s in self._specs],
+                [s.priority for s in self._specs],
+            )
+        return self._graph
+
+    def validate_tree(self) -> None:
+        """
+        Validate this supervisor and every nested tree.
+
+        Raises:
+            ConfigurationError: Something is declared wrongly; the message names
+                it (and, for a nested tree, its path).
+        """
+        try:
+            self.graph()
+        except ConfigurationError as exc:
+            msg = f"In supervisor {self.name!r}: {exc}"
+            raise ConfigurationError(msg) from None
+        for spec in self._specs:
+            spec.validate_tree()
+
+    # -- running -------------------------------------------------------------------
+
+    async def run(self, ctx: Context) -> None:
+        """
+        Start the children in waves, supervise them, and stop them in waves.
+
+        Becomes ready (providing itself) once every child is ready. When its stop
+        begins, or a ``main`` child returns, or a child fails, it stops every
+        child wave by wave with the stop's deadlines; this stop is shielded from
+        outer cancellation. Children that fail to start are rolled back the same
+        way and raised.
+
+        Raises:
+            ExceptionGroup: Children failed and the supervisor gave up: a group of
+                :class:`ComponentError`, one per failure, teardown failures of the
+                rollback included.
+
+            UsageError: The supervisor is already running.
+        """
+        graph = self.graph()
+        if self._running:
+            msg = (
+                f"Supervisor {self.name!r} is already running; a supervisor runs once at a "
+                "time (create another Supervisor for a second tree)."
+            )
+            raise UsageError(msg)
+        self._running = True
+        try:
+            async with anyio.create_task_group() as task_group:
+                run = _Run(self, ctx, task_group, graph)
+                try:
+                    if await run.start():
+                        ctx.ready(self)
+                        await run.supervise()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await run.stop_all(ctx.escalation or Escalation.start(ctx.policy))
+                run.raise_failures()
+        finally:
+            self._running = False
+
+    def __repr__(self) -> str:
+        return f"<Supervisor {self.name!r} with {len(self._specs)} children>"
+
+
+@final
+class _Run:
+    """The state of one run of a supervisor."""
+
+    __slots__ = ("ctx", "exited", "failing", "graph", "index", "instances", "stopping", "sup", "task_group", "wakeup")
+
+    def __init__(self, sup: Supervisor, ctx: Context, task_group: anyio.abc.TaskGroup, graph: Graph) -> None:
+        self.sup = sup
+        self.ctx = ctx
+        self.task_group = task_group
+        self.graph = graph
+        self.index = {name: i for i, name in enumerate(graph.names)}
+        self.instances: list[ComponentInstance | None] = [None] * len(graph.names)
+        self.exited: list[ComponentInstance] = []
+        self.wakeup = anyio.Event()
+        self.stopping = False
+        self.failing = False
+
+    def on_exit(self, instance: ComponentInstance) -> None:
+        if not self.stopping:
+            self.exited.append(instance)
+            self.wakeup.set()
+
+    async def _next_event(self) -> None:
+        await self.wakeup.wait()
+        self.wakeup = anyio.Event()
+
+    async def start(self) -> bool:
+        """Start the waves; return ``False`` after a start failure."""
+        ctx = self.ctx
+        specs = self.sup._specs
+        for number, wave in enumerate(self.graph.start_waves):
+            names = [specs[i].name for i in wave]
+            _log.info(
+                "tree.wave_starting",
+                tree=ctx.path,
+                wave=number,
+                size=len(wave),
+                components=names if len(names) <= _LOGGED_NAMES else names[:_LOGGED_NAMES] + ["..."],
+            )
+            pending = len(wave)
+
+            def became_ready(_: ComponentInstance) -> None:
+                nonlocal pending
+                pending -= 1
+                if not pending:
+                    self.wakeup.set()
+
+            batch: list[ComponentInstance] = []
+            for i in wave:
+                spec = specs[i]
+                values = {dep: self._value_of(dep) for dep in spec.injected}
+                instance = ComponentInstance(
+                    spec,
+                    policy=ctx.policy,
+                    path=f"{ctx.path}/{spec.name}",
+                    values=values,
+                    priority=self.graph.effective[i],
+                )
+                instance.add_ready_callback(became_ready)
+                instance.add_exit_callback(self.on_exit)
+                self.instances[i] = instance
+                batch.append(instance)
+            for instance in batch:
+                instance.start_soon(self.task_group)
+            while pending:
+                await self._next_event()
+                if any(i.failed for i in self.exited):
+                    self.failing = True
+                    _log.error("tree.start_failed", tree=ctx.path, failed=[i.path for i in self.exited if i.failed])
+                    return False
+        return True
+
+    def _value_of(self, name: str) -> object:
+        instance = self.instances[self.index[name]]
+        assert instance is not None  # noqa: S101 - dependencies start in earlier waves
+        return instance.value
+
+    async def supervise(self) -> None:
+        """Return when a child fails or a ``main`` child returns."""
+        while True:
+            while not self.exited:
+                await self._next_event()
+            exited, self.exited = self.exited, []
+            for instance in exited:
+                if instance.failed:
+                    self.failing = True
+                    _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path)
+                    return
+                if instance.spec.main:
+                    _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)
+                    return
+                _log.info("component.finished", component=instance.path)
+
+    async def stop_all(self, escalation: Escalation) -> None:
+        """Stop every child wave by wave and hand their reports to the context."""
+        self.stopping = True
+        for number, wave in enumerate(self.graph.stop_waves):
+            batch = [i for i in (self.instances[n] for n in wave) if i is not None and not i.done]
+            if batch:
+                _log.debug("tree.wave_stopping", tree=self.ctx.path, wave=number, size=len(batch))
+                await stop_instances(batch, escalation)
+        self.ctx.report_children([i.report() for i in self.instances if i is not None])
+
+    def raise_failures(self) -> None:
+        if not self.failing:
+            return
+        errors: list[BaseException] = []
+        for instance in self.instances:
+            if instance is not None:
+                errors.extend(instance.failures())
+        if all(isinstance(e, Exception) for e in errors):
+            raise ExceptionGroup(f"supervisor {self.ctx.path!r} failed", errors)  # type: ignore[type-var]
+        raise BaseExceptionGroup(f"supervisor {self.ctx.path!r} failed", errors)
