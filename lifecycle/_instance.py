@@ -21,7 +21,7 @@ from ._scope import ShieldedScope, current_owner
 from ._spec import ComponentSpec, Style
 from ._tasks import TaskHandle
 
-__all__ = ["ComponentInstance", "flatten_failures", "stop_instances"]
+__all__ = ["ComponentInstance", "failure_group", "flatten_failures", "stop_instances"]
 
 _log = structlog.get_logger("lifecycle")
 
@@ -29,8 +29,7 @@ Callback = Callable[["ComponentInstance"], None]
 
 
 def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list[BaseException]:
-    """
-    Turn ``(path, stage, error)`` triples into the exceptions to raise.
+    """Turn ``(path, stage, error)`` triples into the exceptions to raise.
 
     A plain exception becomes a :class:`ComponentError`; a ``ComponentError`` or
     an exception group of them (from a nested tree) is passed on, flattened; a
@@ -49,6 +48,17 @@ def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list
             error.add_note(f"raised by component {path!r} ({stage})")
             out.append(error)
     return out
+
+
+def failure_group(message: str, errors: list[BaseException]) -> BaseExceptionGroup[BaseException]:
+    """Group *errors* for raising: an ``ExceptionGroup`` when all are ``Exception``.
+
+    ``KeyboardInterrupt`` and other ``BaseException`` errors make it a
+    ``BaseExceptionGroup``, so they are never hidden inside an ``ExceptionGroup``.
+    """
+    if all(isinstance(e, Exception) for e in errors):
+        return ExceptionGroup(message, errors)  # type: ignore[type-var]
+    return BaseExceptionGroup(message, errors)
 
 
 def _all_component_errors(group: BaseExceptionGroup[BaseException]) -> bool:
@@ -77,8 +87,7 @@ def _frames(coro: object) -> list[FrameType]:
 
 @final
 class ComponentInstance:
-    """
-    One run of a component: its task, readiness, stop and report (low-level).
+    """One run of a component: its task, readiness, stop and report (low-level).
 
     Supervisors create an instance per start (and per restart), start it in their
     task group with :meth:`start_soon`, learn of readiness and exit through
@@ -223,8 +232,7 @@ class ComponentInstance:
             self._exit_callbacks.append(callback)
 
     def start_soon(self, task_group: anyio.abc.TaskGroup) -> None:
-        """
-        Start the component's task in *task_group* (at its next checkpoint).
+        """Start the component's task in *task_group* (at its next checkpoint).
 
         Tasks it spawns through ``ctx.spawn()`` run in the same group.
 
@@ -241,8 +249,7 @@ class ComponentInstance:
         task_group.start_soon(self._run, name=f"lifecycle:{self.path}")
 
     def begin_stop(self, escalation: Escalation) -> None:
-        """
-        Begin the GRACEFUL phase of the component's stop; not a checkpoint.
+        """Begin the GRACEFUL phase of the component's stop; not a checkpoint.
 
         Sets ``ctx.stopping`` and cancels the component's body; its shielded
         scopes are cut off as *escalation*'s phases end. Calling it again, or on
@@ -272,8 +279,7 @@ class ComponentInstance:
         await stop_instances((self,), None)
 
     async def stop(self, escalation: Escalation) -> ComponentReport:
-        """
-        Stop the component through the phases and return its report.
+        """Stop the component through the phases and return its report.
 
         A checkpoint. The waiting is shielded: cancelling the caller does not
         abandon the stop. Past the forceful deadline the component is reported
@@ -333,7 +339,8 @@ class ComponentInstance:
         if len(self._errors) == 1:
             return self._errors[0][1]
         return BaseExceptionGroup(
-            f"component {self.path!r} failed {len(self._errors)} times", [e for _, e in self._errors]
+            f"component {self.path!r} failed {len(self._errors)} times",
+            [e for _, e in self._errors],
         )
 
     # -- the component's side ---------------------------------------------------
@@ -371,7 +378,9 @@ class ComponentInstance:
         if self._done or self._tg is None:
             msg = f"ctx.spawn() was called after component {self.path!r} ended; its tasks end with it."
             raise UsageError(msg)
-        handle: TaskHandle[Any] = TaskHandle(name or getattr(fn, "__qualname__", repr(fn)), critical)
+        if name is None:
+            name = str(getattr(fn, "__qualname__", None) or repr(fn))
+        handle: TaskHandle[Any] = TaskHandle(name, critical)
         self._tasks.add(handle)
         self._tg.start_soon(handle._main, self, fn, args, name=f"lifecycle:{self.path}:{handle.name}")
         return handle
@@ -480,7 +489,7 @@ class ComponentInstance:
                             "ctx.ready() once it has started, or register it with main=True if it "
                             "is a job that finishes."
                         )
-                        raise UsageError(msg)
+                        raise UsageError(msg)  # noqa: TRY301 - recorded as its start failure below
                     self._ready_called(None)
         except cancelled:
             if body.cancel_called:
@@ -543,9 +552,10 @@ class ComponentInstance:
         return f"<ComponentInstance {self.path!r} {self.state.value}>"
 
 
-async def stop_instances(instances: Sequence[ComponentInstance], escalation: Escalation | None) -> None:
-    """
-    Stop *instances* concurrently and wait until all have ended (low-level).
+async def stop_instances(  # noqa: C901, PLR0912 - the escalation loop reads best in one place
+    instances: Sequence[ComponentInstance], escalation: Escalation | None
+) -> None:
+    """Stop *instances* concurrently and wait until all have ended (low-level).
 
     With *escalation* ``None`` it only waits. When TERMINATE begins for a
     component that is still alive, it is logged as stubborn

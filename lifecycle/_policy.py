@@ -16,8 +16,7 @@ __all__ = ["Phase", "Priority", "ShutdownPolicy"]
 
 
 class Priority(enum.IntEnum):
-    """
-    How important a component is; smaller is more important.
+    """How important a component is; smaller is more important.
 
     Lower priorities stop first and ``CRITICAL`` last. A component's *effective*
     priority is the most important of its own and of everything that depends on
@@ -32,8 +31,7 @@ class Priority(enum.IntEnum):
 
 
 class Phase(enum.IntEnum):
-    """
-    The phases of a stop, in the order they escalate.
+    """The phases of a stop, in the order they escalate.
 
     ``GRACEFUL``: ``ctx.stopping`` is set and bodies are cancelled; shielded
     scopes keep running until the graceful deadline.
@@ -61,18 +59,14 @@ def _check_budget(instance: ShutdownPolicy, attribute: attrs.Attribute[float], v
         msg = f"`{attribute.name}` must be a number of seconds, got {value!r}."
         raise ConfigurationError(msg)
     if math.isnan(value) or value < 0:
-        msg = (
-            f"`{attribute.name}` must be a non-negative number of seconds "
-            f"(math.inf for no deadline), got {value!r}."
-        )
+        msg = f"`{attribute.name}` must be a non-negative number of seconds (math.inf for no deadline), got {value!r}."
         raise ConfigurationError(msg)
 
 
 @final
 @attrs.frozen
 class ShutdownPolicy:
-    """
-    How long each shutdown phase may last, in seconds.
+    """How long each shutdown phase may last, in seconds.
 
     The budgets are global deadlines measured from the shutdown request, like a
     Kubernetes grace period: GRACEFUL ends at ``t0 + graceful``, FORCEFUL at
@@ -96,8 +90,7 @@ class ShutdownPolicy:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShutdownPolicy:
-        """
-        Build a policy from ``LIFECYCLE_*_TIMEOUT`` environment variables.
+        """Build a policy from ``LIFECYCLE_*_TIMEOUT`` environment variables.
 
         ``LIFECYCLE_GRACEFUL_TIMEOUT``, ``LIFECYCLE_FORCEFUL_TIMEOUT`` and
         ``LIFECYCLE_TERMINATE_TIMEOUT`` override the defaults; an unset or
@@ -136,8 +129,7 @@ class ShutdownPolicy:
         return self.graceful + self.forceful + self.terminate
 
     def offset(self, phase: Phase) -> float:
-        """
-        Return when *phase* ends, in seconds after the shutdown request.
+        """Return when *phase* ends, in seconds after the shutdown request.
 
         Args:
             phase: The phase whose end is wanted.

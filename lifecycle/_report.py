@@ -29,8 +29,7 @@ class State(enum.Enum):
 
 
 class Outcome(enum.Enum):
-    """
-    How a component's life ended.
+    """How a component's life ended.
 
     ``GRACEFUL``, ``FORCED`` and ``TERMINATED`` say in which phase its stop
     finished; ``FINISHED`` means it returned on its own before any stop;
@@ -75,14 +74,17 @@ def _seconds(value: float | None) -> str:
 
 def _error_dict(error: BaseException) -> dict[str, JSON]:
     cause = error.__cause__ if error.__cause__ is not None else error
-    return {"type": type(cause).__qualname__, "message": str(cause), "raised": type(error).__qualname__}
+    return {
+        "type": type(cause).__qualname__,
+        "message": str(cause),
+        "raised": type(error).__qualname__,
+    }
 
 
 @final
 @attrs.frozen
 class ComponentReport:
-    """
-    What happened to one component.
+    """What happened to one component.
 
     Times are on the event loop's clock (:func:`anyio.current_time`); compare them
     with :attr:`ShutdownReport.requested_at`.
@@ -154,8 +156,7 @@ class ComponentReport:
         yield self
 
     def to_dict(self, *, origin: float = 0.0) -> dict[str, JSON]:
-        """
-        Return the report as JSON-ready data (nested children excluded).
+        """Return the report as JSON-ready data (nested children excluded).
 
         Args:
             origin: Subtracted from every time, usually the request time.
@@ -184,8 +185,7 @@ class ComponentReport:
 @final
 @attrs.frozen
 class ShutdownReport:
-    """
-    What one stop of a tree did.
+    """What one stop of a tree did.
 
     ``str(report)`` is a readable table; :meth:`to_dict` and :meth:`to_json` are
     for machines.
@@ -266,8 +266,7 @@ class ShutdownReport:
     def __str__(self) -> str:
         counts = ", ".join(f"{n} {o.value}" for o, n in sorted(self.counts.items(), key=lambda kv: kv[0].value))
         lines = [
-            f"Shutdown of {self.root!r}: {self.reason.value} ({self.detail}); "
-            f"{_seconds(self.duration)}; {counts}",
+            f"Shutdown of {self.root!r}: {self.reason.value} ({self.detail}); {_seconds(self.duration)}; {counts}",
         ]
         header = ("component", "priority", "outcome", "phase", "start", "stop", "restarts", "error")
         rows = [header]
@@ -290,8 +289,7 @@ class ShutdownReport:
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
         lines.extend(
-            "  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
-            for r in rows
+            "  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows
         )
         return "\n".join(line.rstrip() for line in lines)
 

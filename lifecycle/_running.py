@@ -14,7 +14,7 @@ import structlog
 from ._backends import Scheduler, current_scheduler
 from ._errors import ConfigurationError, StoppedError
 from ._escalation import Escalation
-from ._instance import ComponentInstance, stop_instances
+from ._instance import ComponentInstance, failure_group, stop_instances
 from ._policy import Phase, ShutdownPolicy
 from ._report import ShutdownReport, State, StopReason
 from ._spec import ComponentSpec
@@ -25,14 +25,16 @@ _log = structlog.get_logger("lifecycle")
 
 _SIGNAL_STEPS = (
     (Phase.GRACEFUL, "stopping gracefully; send the signal again (Ctrl-C) to force"),
-    (Phase.FORCEFUL, "forcing: cleanup scopes of the graceful phase are cut off; once more to terminate"),
+    (
+        Phase.FORCEFUL,
+        "forcing: cleanup scopes of the graceful phase are cut off; once more to terminate",
+    ),
     (Phase.TERMINATE, "terminating: whatever is still running is stubborn"),
 )
 
 
 def as_spec(root: object) -> ComponentSpec:
-    """
-    Return *root* as a :class:`ComponentSpec`.
+    """Return *root* as a :class:`ComponentSpec`.
 
     Raises:
         ConfigurationError: *root* is not a component.
@@ -44,8 +46,7 @@ def as_spec(root: object) -> ComponentSpec:
 
 @final
 class RunningTree:
-    """
-    A handle on a tree started by :func:`running`.
+    """A handle on a tree started by :func:`running`.
 
     Attributes:
         name: The root component's name.
@@ -98,8 +99,7 @@ class RunningTree:
         return self._escalation
 
     async def ready(self) -> None:
-        """
-        Wait until the whole tree has started.
+        """Wait until the whole tree has started.
 
         A checkpoint; cancelling it only stops the waiting. If the tree fails to
         start, the body of the ``async with`` block is cancelled (so this call is
@@ -115,8 +115,7 @@ class RunningTree:
             raise StoppedError(msg)
 
     def request_shutdown(self) -> None:
-        """
-        Ask the tree to stop in order; return at once.
+        """Ask the tree to stop in order; return at once.
 
         Idempotent. Safe to call from any thread and from a signal handler: the
         request reaches the event loop at its next iteration. The deadlines are
@@ -125,8 +124,7 @@ class RunningTree:
         self._schedule(self._request)
 
     def escalate(self, phase: Phase) -> None:
-        """
-        Jump the tree's stop to *phase* now, requesting the stop first if needed.
+        """Jump the tree's stop to *phase* now, requesting the stop first if needed.
 
         ``escalate(Phase.FORCEFUL)`` is what a second Ctrl-C does. Must be called
         from the event loop's thread; not a checkpoint.
@@ -137,8 +135,7 @@ class RunningTree:
             _log.warning("tree.escalated", tree=self.name, phase=phase.name)
 
     async def shutdown(self) -> ShutdownReport:
-        """
-        Request the stop and wait until the tree has stopped.
+        """Request the stop and wait until the tree has stopped.
 
         A checkpoint. Cancelling the caller abandons only the waiting; the stop
         goes on, and leaving the ``async with`` block waits for it.
@@ -150,8 +147,7 @@ class RunningTree:
         return await self.wait()
 
     async def wait(self) -> ShutdownReport:
-        """
-        Wait until the tree stops by itself (or is stopped) and return the report.
+        """Wait until the tree stops by itself (or is stopped) and return the report.
 
         The tree stops by itself when its root (or a ``main`` component) returns,
         when a stop is requested, or when a failure is not handled; a failure
@@ -222,7 +218,13 @@ class RunningTree:
             self._report = report
             counts = {outcome.value: n for outcome, n in report.counts.items()}
             log = _log.info if report.ok else _log.error
-            log("tree.stopped", tree=self.name, duration=round(report.duration, 6), ok=report.ok, **counts)
+            log(
+                "tree.stopped",
+                tree=self.name,
+                duration=round(report.duration, 6),
+                ok=report.ok,
+                **counts,
+            )
             self._stopped.set()
             self._ready_or_stopped.set()
             if self._signal_scope is not None:
@@ -254,8 +256,7 @@ async def running(
     signals: bool = False,
     policy: ShutdownPolicy | None = None,
 ) -> AsyncIterator[RunningTree]:
-    """
-    Run a tree inside an existing anyio, asyncio or trio program.
+    """Run a tree inside an existing anyio, asyncio or trio program.
 
     The tree is validated first; a :class:`ConfigurationError` is raised before
     anything starts, never wrapped. Then the root starts in the background and
@@ -312,9 +313,7 @@ async def running(
     if failures:
         if body_error is not None and not isinstance(body_error, cancelled):
             failures.append(body_error)
-        if all(isinstance(f, Exception) for f in failures):
-            raise ExceptionGroup(f"tree {spec.name!r} failed", failures)  # type: ignore[type-var]
-        raise BaseExceptionGroup(f"tree {spec.name!r} failed", failures)
+        msg = f"tree {spec.name!r} failed"
+        raise failure_group(msg, failures)
     if body_error is not None:
         raise body_error
-

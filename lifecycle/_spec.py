@@ -20,8 +20,7 @@ CTX = "ctx"
 
 @runtime_checkable
 class Tree(Protocol):
-    """
-    A component that holds other components (a supervisor).
+    """A component that holds other components (a supervisor).
 
     :func:`lifecycle.running`, :func:`lifecycle.run` and the CLI call
     :meth:`validate_tree` before anything starts.
@@ -53,10 +52,7 @@ def _describe(target: object) -> str:
 
 def _check_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not name or "/" in name:
-        msg = (
-            f"{what} {name!r} is not a valid component name: use a non-empty string "
-            "without '/' (the path separator)."
-        )
+        msg = f"{what} {name!r} is not a valid component name: use a non-empty string without '/' (the path separator)."
         raise ConfigurationError(msg)
     return name
 
@@ -76,7 +72,7 @@ def _check_depends_on(name: str, depends_on: object) -> tuple[str, ...]:
 
 def _check_priority(name: str, priority: object) -> Priority:
     try:
-        return Priority(priority)  # type: ignore[call-overload]
+        return Priority(priority)  # type: ignore[arg-type]
     except (ValueError, TypeError):
         msg = f"`priority` of component {name!r} must be a lifecycle.Priority, got {priority!r}."
         raise ConfigurationError(msg) from None
@@ -85,7 +81,10 @@ def _check_priority(name: str, priority: object) -> Priority:
 def _signature_dependencies(name: str, call: Callable[..., object]) -> tuple[bool, tuple[str, ...]]:
     try:
         signature = inspect.signature(call)
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures are rejected earlier
+    except (
+        TypeError,
+        ValueError,
+    ):  # pragma: no cover - builtins without signatures are rejected earlier
         return False, ()
     wants_ctx = False
     injected: list[str] = []
@@ -108,8 +107,7 @@ def _signature_dependencies(name: str, call: Callable[..., object]) -> tuple[boo
 @final
 @attrs.frozen
 class ComponentSpec:
-    """
-    A declared component: what to run, its name, dependencies and options.
+    """A declared component: what to run, its name, dependencies and options.
 
     Build one with :meth:`from_target`; supervisors do it for you in
     ``@sup.component`` and ``sup.add()``.
@@ -159,8 +157,7 @@ class ComponentSpec:
         main: bool = False,
         policy: ShutdownPolicy | None = None,
     ) -> ComponentSpec:
-        """
-        Declare *target* as a component.
+        """Declare *target* as a component.
 
         *target* is an async generator function, an async function, or an object
         with an ``async def run(self, ...)`` method (itself a coroutine or an async
@@ -251,8 +248,7 @@ class ComponentSpec:
         )
 
     def validate_tree(self) -> None:
-        """
-        Validate the tree this component holds, if it is one (:class:`Tree`).
+        """Validate the tree this component holds, if it is one (:class:`Tree`).
 
         Raises:
             ConfigurationError: The nested tree is declared wrongly.

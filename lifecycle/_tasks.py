@@ -28,8 +28,7 @@ class _TaskOwner(Protocol):
 
 @final
 class TaskHandle(Generic[T]):
-    """
-    A background task started with ``ctx.spawn()``; it ends with its component.
+    """A background task started with ``ctx.spawn()``; it ends with its component.
 
     Attributes:
         name: The task's name (the function's qualified name unless given).
@@ -37,7 +36,16 @@ class TaskHandle(Generic[T]):
         critical: Whether its failure fails the component.
     """
 
-    __slots__ = ("_cancel_requested", "_done", "_error", "_event", "_scope", "_value", "critical", "name")
+    __slots__ = (
+        "_cancel_requested",
+        "_done",
+        "_error",
+        "_event",
+        "_scope",
+        "_value",
+        "critical",
+        "name",
+    )
 
     def __init__(self, name: str, critical: bool) -> None:
         self.name = name
@@ -60,8 +68,7 @@ class TaskHandle(Generic[T]):
         return self._done and self._cancel_requested and self._error is None and self._value is None
 
     def cancel(self) -> None:
-        """
-        Cancel the task; it ends at its next checkpoint.
+        """Cancel the task; it ends at its next checkpoint.
 
         Shielded scopes inside it keep running until their phase ends. Not a
         checkpoint; does not wait for the task to end (use :meth:`wait`).
@@ -71,8 +78,7 @@ class TaskHandle(Generic[T]):
             self._scope.cancel()
 
     async def wait(self, timeout: float | None = None) -> None:
-        """
-        Wait until the task ends, for at most *timeout* seconds.
+        """Wait until the task ends, for at most *timeout* seconds.
 
         Giving up does not cancel the task: it keeps running, owned by its
         component. This is a checkpoint; if the caller is cancelled while
@@ -93,8 +99,7 @@ class TaskHandle(Generic[T]):
             await self._event.wait()
 
     async def result(self) -> T:
-        """
-        Wait for the task to end and return its value.
+        """Wait for the task to end and return its value.
 
         This is a checkpoint; if the caller is cancelled while waiting, the task
         keeps running.

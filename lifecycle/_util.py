@@ -7,8 +7,7 @@ from types import ModuleType
 
 
 def fixup_module_metadata(module_name: str, namespace: dict[str, object], names: Iterable[str]) -> None:
-    """
-    Make public objects say they live in *module_name*.
+    """Make public objects say they live in *module_name*.
 
     Tracebacks, pickles, reprs and the docs then show ``lifecycle.Supervisor``
     rather than ``lifecycle._spec.ComponentSpec`` (trio does the same).
@@ -23,8 +22,11 @@ def fixup_module_metadata(module_name: str, namespace: dict[str, object], names:
         if mod is None or not mod.startswith(("lifecycle.", "supervisors.")) or "._" not in mod:
             return
         try:
-            obj.__module__ = module_name  # type: ignore[attr-defined]
-        except (AttributeError, TypeError):  # pragma: no cover - immutable builtins are not exported
+            obj.__module__ = module_name
+        except (
+            AttributeError,
+            TypeError,
+        ):  # pragma: no cover - immutable builtins are not exported
             return
         if isinstance(obj, type):
             obj.__qualname__ = qualname

@@ -1,5 +1,4 @@
-"""
-Low-level building blocks for code that runs components itself.
+"""Low-level building blocks for code that runs components itself.
 
 ``supervisors`` is built on these; use them to write a supervisor of your own.
 Everything here keeps the guarantees of the high-level API (shielded component
@@ -12,11 +11,19 @@ from __future__ import annotations
 from ._escalation import Escalation as Escalation
 from ._escalation import combine_policies as combine_policies
 from ._instance import ComponentInstance as ComponentInstance
+from ._instance import failure_group as failure_group
 from ._instance import flatten_failures as flatten_failures
 from ._instance import stop_instances as stop_instances
 from ._util import fixup_module_metadata
 
-__all__ = ["ComponentInstance", "Escalation", "combine_policies", "flatten_failures", "stop_instances"]
+__all__ = [
+    "ComponentInstance",
+    "Escalation",
+    "combine_policies",
+    "failure_group",
+    "flatten_failures",
+    "stop_instances",
+]
 
 fixup_module_metadata(__name__, globals(), __all__)
 del fixup_module_metadata

@@ -12,12 +12,14 @@ from lifecycle import ConfigurationError, Priority
 
 __all__ = ["Graph", "build_graph"]
 
+# Beyond this many names, "did you mean" suggestions (difflib, quadratic) are skipped.
+_SUGGEST_LIMIT = 5000
+
 
 @final
 @attrs.frozen
 class Graph:
-    """
-    A validated dependency graph with its start and stop waves.
+    """A validated dependency graph with its start and stop waves.
 
     Built by :meth:`Supervisor.graph`; every sequence is indexed like
     :attr:`names`, which is registration order.
@@ -56,8 +58,7 @@ class Graph:
         return self.stop_waves[::-1]
 
     def named_waves(self, *, stop: bool = True) -> list[list[str]]:
-        """
-        Return the stop (or start) waves as lists of names.
+        """Return the stop (or start) waves as lists of names.
 
         Args:
             stop: ``True`` for stop waves, ``False`` for start waves.
@@ -66,8 +67,7 @@ class Graph:
         return [[self.names[i] for i in wave] for wave in waves]
 
     def inherited(self) -> list[tuple[str, Priority, Priority]]:
-        """
-        Return the components whose effective priority was raised by a dependent.
+        """Return the components whose effective priority was raised by a dependent.
 
         Each entry is ``(name, declared, effective)``.
         """
@@ -84,7 +84,7 @@ def _unknown_dependency_message(owner: str, missing: str, names: Sequence[str]) 
         "is registered with this supervisor."
     )
     # difflib is quadratic in the worst case; a name list this long only shows the error.
-    close = difflib.get_close_matches(missing, names, n=1, cutoff=0.75) if len(names) < 5000 else []
+    close = difflib.get_close_matches(missing, names, n=1, cutoff=0.75) if len(names) < _SUGGEST_LIMIT else []
     if close:
         msg += f" Did you mean {close[0]!r}?"
     else:
@@ -115,13 +115,12 @@ def _cycle_message(start: int, names: Sequence[str], dependents: Sequence[list[i
     )
 
 
-def build_graph(
+def build_graph(  # noqa: C901, PLR0912 - one linear pass per step, kept together for speed
     names: Sequence[str],
     dependencies: Sequence[Sequence[str]],
     priorities: Sequence[Priority],
 ) -> Graph:
-    """
-    Validate a dependency graph and compute effective priorities and waves.
+    """Validate a dependency graph and compute effective priorities and waves.
 
     Runs in O(V + E).
 
@@ -176,8 +175,7 @@ def build_graph(
     for i in order:
         eff = effective[i]
         for j in deps[i]:
-            if eff < effective[j]:
-                effective[j] = eff
+            effective[j] = min(effective[j], eff)
     # Within one effective priority, a dependency stops in a later wave than
     # each of its dependents: its level is the longest chain of such dependents.
     level = [0] * count

@@ -14,8 +14,7 @@ __all__ = ["Backoff", "Intensity", "Restart", "Strategy"]
 
 
 class Strategy(enum.Enum):
-    """
-    Which children restart when one fails, with Erlang/OTP's meaning.
+    """Which children restart when one fails, with Erlang/OTP's meaning.
 
     In every strategy the transitive dependents of a restarted child restart
     with it, because they hold its old value.
@@ -40,14 +39,14 @@ class Restart(enum.Enum):
     """Never; its end is reported."""
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
     del instance
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
         msg = f"`{attribute.name}` must be a non-negative number, got {value!r}."
         raise ConfigurationError(msg)
 
 
-def _restart_count(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+def _restart_count(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
     del instance
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         msg = f"`{attribute.name}` must be a non-negative whole number, got {value!r}."
@@ -57,8 +56,7 @@ def _restart_count(instance: object, attribute: attrs.Attribute[int], value: int
 @final
 @attrs.frozen
 class Intensity:
-    """
-    How many restarts a supervisor tolerates before it gives up.
+    """How many restarts a supervisor tolerates before it gives up.
 
     More than *max_restarts* restarts within *within* seconds (a sliding
     window) make the supervisor stop its children in order and fail.
@@ -76,8 +74,7 @@ class Intensity:
 @final
 @attrs.frozen
 class Backoff:
-    """
-    The delay before each restart: exponential, capped, with full jitter.
+    """The delay before each restart: exponential, capped, with full jitter.
 
     Args:
         initial: The delay before the first restart, in seconds.

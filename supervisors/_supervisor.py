@@ -17,7 +17,7 @@ from lifecycle import (
     ShutdownPolicy,
     UsageError,
 )
-from lifecycle.lowlevel import ComponentInstance, Escalation, stop_instances
+from lifecycle.lowlevel import ComponentInstance, Escalation, failure_group, stop_instances
 
 from ._graph import Graph, build_graph
 from ._strategy import Backoff, Intensity, Restart, Strategy
@@ -42,8 +42,10 @@ def _check_option(value: object, kind: type, what: str, owner: str) -> None:
 @final
 class Supervisor:
     """
-    A component that owns other components: starts them in dependency order,
-    watches them, and stops them in priority and dependency order.
+    A component that owns other components and runs them in order.
+
+    It starts its children in dependency order, watches them, and stops them in
+    priority and dependency order.
 
     A supervisor is itself a component (``async def run(self, ctx)``), so trees
     nest: ``parent.add(child_supervisor)``. When it is ready it provides itself to
@@ -66,7 +68,17 @@ class Supervisor:
         ConfigurationError: An option has the wrong type or value.
     """
 
-    __slots__ = ("_graph", "_restarts", "_running", "_specs", "backoff", "intensity", "name", "policy", "strategy")
+    __slots__ = (
+        "_graph",
+        "_restarts",
+        "_running",
+        "_specs",
+        "backoff",
+        "intensity",
+        "name",
+        "policy",
+        "strategy",
+    )
 
     def __init__(
         self,
@@ -77,7 +89,8 @@ class Supervisor:
         backoff: Backoff | None = None,
         policy: ShutdownPolicy | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name or "/" in name:
+        raw_name: object = name  # callers without a type checker may pass anything
+        if not isinstance(raw_name, str) or not raw_name or "/" in raw_name:
             msg = f"Supervisor name {name!r} is invalid: use a non-empty string without '/'."
             raise ConfigurationError(msg)
         owner = f"supervisor {name!r}"
@@ -106,6 +119,7 @@ class Supervisor:
     @overload
     def component(
         self,
+        /,
         *,
         name: str | None = None,
         depends_on: Sequence[str] = (),
@@ -127,8 +141,7 @@ class Supervisor:
         main: bool = False,
         policy: ShutdownPolicy | None = None,
     ) -> F | Callable[[F], F]:
-        """
-        Register a function or async generator function as a child; a decorator.
+        """Register a function or async generator function as a child; a decorator.
 
         Usable bare (``@sup.component``) or with options. Returns the function
         unchanged, so it stays callable and testable on its own. The options are
@@ -164,8 +177,7 @@ class Supervisor:
         main: bool = False,
         policy: ShutdownPolicy | None = None,
     ) -> T:
-        """
-        Register *obj* as a child and return it unchanged.
+        """Register *obj* as a child and return it unchanged.
 
         *obj* is an async function, an async generator function, an object with
         ``async def run(self, ctx)`` (another supervisor, for instance), or a
@@ -202,6 +214,7 @@ class Supervisor:
                 f"(adding {name or getattr(obj, '__name__', obj)!r})."
             )
             raise UsageError(msg)
+        spec: ComponentSpec
         if isinstance(obj, ComponentSpec):
             spec = obj
         else:
@@ -215,10 +228,7 @@ class Supervisor:
             )
         _check_option(restart, Restart, "restart", f"component {spec.name!r}")
         if any(s.name == spec.name for s in self._specs):
-            msg = (
-                f"Supervisor {self.name!r} already has a component named {spec.name!r}; "
-                "pass a different `name=`."
-            )
+            msg = f"Supervisor {self.name!r} already has a component named {spec.name!r}; pass a different `name=`."
             raise ConfigurationError(msg)
         self._specs.append(spec)
         self._restarts.append(restart)
@@ -239,8 +249,7 @@ class Supervisor:
         raise KeyError(msg)
 
     def graph(self) -> Graph:
-        """
-        Validate the children's dependencies and return the graph with its waves.
+        """Validate the children's dependencies and return the graph with its waves.
 
         Raises:
             ConfigurationError: A dependency is unknown or the dependencies form
@@ -255,8 +264,7 @@ class Supervisor:
         return self._graph
 
     def validate_tree(self) -> None:
-        """
-        Validate this supervisor and every nested tree.
+        """Validate this supervisor and every nested tree.
 
         Raises:
             ConfigurationError: Something is declared wrongly; the message names
@@ -273,8 +281,7 @@ class Supervisor:
     # -- running -------------------------------------------------------------------
 
     async def run(self, ctx: Context) -> None:
-        """
-        Start the children in waves, supervise them, and stop them in waves.
+        """Start the children in waves, supervise them, and stop them in waves.
 
         Becomes ready (providing itself) once every child is ready. When its stop
         begins, or a ``main`` child returns, or a child fails, it stops every
@@ -319,7 +326,18 @@ class Supervisor:
 class _Run:
     """The state of one run of a supervisor."""
 
-    __slots__ = ("ctx", "exited", "failing", "graph", "index", "instances", "stopping", "sup", "task_group", "wakeup")
+    __slots__ = (
+        "ctx",
+        "exited",
+        "failing",
+        "graph",
+        "index",
+        "instances",
+        "stopping",
+        "sup",
+        "task_group",
+        "wakeup",
+    )
 
     def __init__(self, sup: Supervisor, ctx: Context, task_group: anyio.abc.TaskGroup, graph: Graph) -> None:
         self.sup = sup
@@ -345,7 +363,7 @@ class _Run:
     async def start(self) -> bool:
         """Start the waves; return ``False`` after a start failure."""
         ctx = self.ctx
-        specs = self.sup._specs
+        specs = self.sup.children
         for number, wave in enumerate(self.graph.start_waves):
             names = [specs[i].name for i in wave]
             _log.info(
@@ -353,7 +371,7 @@ class _Run:
                 tree=ctx.path,
                 wave=number,
                 size=len(wave),
-                components=names if len(names) <= _LOGGED_NAMES else names[:_LOGGED_NAMES] + ["..."],
+                components=names if len(names) <= _LOGGED_NAMES else [*names[:_LOGGED_NAMES], "..."],
             )
             pending = len(wave)
 
@@ -384,7 +402,11 @@ class _Run:
                 await self._next_event()
                 if any(i.failed for i in self.exited):
                     self.failing = True
-                    _log.error("tree.start_failed", tree=ctx.path, failed=[i.path for i in self.exited if i.failed])
+                    _log.error(
+                        "tree.start_failed",
+                        tree=ctx.path,
+                        failed=[i.path for i in self.exited if i.failed],
+                    )
                     return False
         return True
 
@@ -426,6 +448,5 @@ class _Run:
         for instance in self.instances:
             if instance is not None:
                 errors.extend(instance.failures())
-        if all(isinstance(e, Exception) for e in errors):
-            raise ExceptionGroup(f"supervisor {self.ctx.path!r} failed", errors)  # type: ignore[type-var]
-        raise BaseExceptionGroup(f"supervisor {self.ctx.path!r} failed", errors)
+        msg = f"supervisor {self.ctx.path!r} failed"
+        raise failure_group(msg, errors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 
@@ -11,9 +12,8 @@ def current_scheduler() -> Callable[[Callable[[], None]], None]:
     loop = asyncio.get_running_loop()
 
     def schedule(callback: Callable[[], None]) -> None:
-        try:
+        # A closed loop raises RuntimeError: the tree has stopped already.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(callback)
-        except RuntimeError:  # the loop is closed: the tree has stopped already
-            pass
 
     return schedule

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import trio
@@ -12,9 +13,8 @@ def current_scheduler() -> Callable[[Callable[[], None]], None]:
     token = trio.lowlevel.current_trio_token()
 
     def schedule(callback: Callable[[], None]) -> None:
-        try:
+        # A finished run raises RunFinishedError: the tree has stopped already.
+        with contextlib.suppress(trio.RunFinishedError):
             token.run_sync_soon(callback)
-        except trio.RunFinishedError:  # the run has finished: the tree has stopped already
-            pass
 
     return schedule
