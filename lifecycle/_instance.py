@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import traceback
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
@@ -26,6 +27,9 @@ __all__ = ["ComponentInstance", "failure_group", "flatten_failures", "stop_insta
 _log = structlog.get_logger("lifecycle")
 
 Callback = Callable[["ComponentInstance"], None]
+
+# Orders the ends of all component tasks in the process; timestamps can tie.
+_exit_counter = itertools.count()
 
 
 def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list[BaseException]:
@@ -122,6 +126,9 @@ class ComponentInstance:
         escalation: The deadlines of its stop, once begun.
 
         restarts: How many times it was restarted before this run.
+
+        exit_order: When its task ended relative to every other component task
+            in the process (``None`` while it runs); sorts reports in stop order.
     """
 
     __slots__ = (
@@ -143,6 +150,7 @@ class ComponentInstance:
         "_tg",
         "ctx",
         "escalation",
+        "exit_order",
         "path",
         "policy",
         "priority",
@@ -180,6 +188,7 @@ class ComponentInstance:
         self.ready_at: float | None = None
         self.stop_began: float | None = None
         self.stopped_at: float | None = None
+        self.exit_order: int | None = None
         self.ctx = Context(self)
         self._is_ready = False
         self._done = False
@@ -214,6 +223,11 @@ class ComponentInstance:
     def failed(self) -> bool:
         """``True`` if the component raised anywhere in its life."""
         return bool(self._errors)
+
+    @property
+    def errors(self) -> tuple[tuple[Stage, BaseException], ...]:
+        """Every error the component raised, with the stage it raised it in, in order."""
+        return tuple(self._errors)
 
     @property
     def finished(self) -> bool:
@@ -540,10 +554,11 @@ class ComponentInstance:
     def _finish(self) -> None:
         self._done = True
         self.stopped_at = anyio.current_time()
+        self.exit_order = next(_exit_counter)
         self.state = State.FAILED if self._errors else State.STOPPED
         if self.escalation is not None:
             self.escalation.unsubscribe(self)
-        _log.debug("component.stopped", component=self.path, outcome=self.report().outcome.value)
+        _log.debug("component.stopped", component=self.path, failed=bool(self._errors))
         callbacks, self._exit_callbacks = self._exit_callbacks, []
         for callback in callbacks:
             callback(self)

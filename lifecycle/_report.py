@@ -213,8 +213,14 @@ class ShutdownReport:
 
     @property
     def components(self) -> tuple[ComponentReport, ...]:
-        """Every component of the tree, the root last, each stop in the order it ended."""
-        return tuple(sorted(self.root_report.walk(), key=_end_order))
+        """
+        Every component of the tree, in the order their stops ended.
+
+        A nested tree's components come just before the nested supervisor
+        itself, and the root comes last; stubborn components end their tree's
+        list.
+        """
+        return tuple(self.root_report.walk())
 
     @property
     def duration(self) -> float:
@@ -293,7 +299,3 @@ class ShutdownReport:
         )
         return "\n".join(line.rstrip() for line in lines)
 
-
-def _end_order(report: ComponentReport) -> tuple[bool, float]:
-    end = report.stopped_at
-    return (end is None, 0.0 if end is None else end)

@@ -314,7 +314,9 @@ class Supervisor:
                 finally:
                     with anyio.CancelScope(shield=True):
                         await run.stop_all(ctx.escalation or Escalation.start(ctx.policy))
-                run.raise_failures()
+                    # Even when this supervisor is being cancelled: a child that failed
+                    # to start or while running must not be lost in the stop.
+                    run.raise_failures()
         finally:
             self._running = False
 
@@ -329,7 +331,6 @@ class _Run:
     __slots__ = (
         "ctx",
         "exited",
-        "failing",
         "graph",
         "index",
         "instances",
@@ -349,7 +350,6 @@ class _Run:
         self.exited: list[ComponentInstance] = []
         self.wakeup = anyio.Event()
         self.stopping = False
-        self.failing = False
 
     def on_exit(self, instance: ComponentInstance) -> None:
         if not self.stopping:
@@ -401,7 +401,6 @@ class _Run:
             while pending:
                 await self._next_event()
                 if any(i.failed for i in self.exited):
-                    self.failing = True
                     _log.error(
                         "tree.start_failed",
                         tree=ctx.path,
@@ -423,7 +422,6 @@ class _Run:
             exited, self.exited = self.exited, []
             for instance in exited:
                 if instance.failed:
-                    self.failing = True
                     _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path)
                     return
                 if instance.spec.main:
@@ -439,10 +437,13 @@ class _Run:
             if batch:
                 _log.debug("tree.wave_stopping", tree=self.ctx.path, wave=number, size=len(batch))
                 await stop_instances(batch, escalation)
-        self.ctx.report_children([i.report() for i in self.instances if i is not None])
+        ended = sorted((i for i in self.instances if i is not None), key=_exit_key)
+        self.ctx.report_children([i.report() for i in ended])
 
     def raise_failures(self) -> None:
-        if not self.failing:
+        """Raise every child's errors if one failed to start or while running."""
+        started = [i for i in self.instances if i is not None]
+        if not any(stage != "stop" for i in started for stage, _ in i.errors):
             return
         errors: list[BaseException] = []
         for instance in self.instances:
@@ -450,3 +451,8 @@ class _Run:
                 errors.extend(instance.failures())
         msg = f"supervisor {self.ctx.path!r} failed"
         raise failure_group(msg, errors)
+
+
+def _exit_key(instance: ComponentInstance) -> tuple[bool, int]:
+    order = instance.exit_order
+    return (order is None, 0 if order is None else order)

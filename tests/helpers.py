@@ -1,0 +1,54 @@
+"""Small fakes shared by the engine tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import anyio
+
+import lifecycle
+
+
+class Recorder:
+    """Records lifecycle events as ``(event, name)`` pairs, in the order they happen."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def add(self, event: str, name: str) -> None:
+        """Record that *event* happened to *name*."""
+        self.events.append((event, name))
+
+    def names(self, event: str) -> list[str]:
+        """Return the names that had *event*, in order."""
+        return [n for e, n in self.events if e == event]
+
+    def index(self, event: str, name: str) -> int:
+        """Return the position of one event."""
+        return self.events.index((event, name))
+
+    def resource(self, name: str, value: object = None) -> Callable[[], AsyncIterator[object]]:
+        """Return an async generator component that records its start and stop."""
+
+        async def component() -> AsyncIterator[object]:
+            self.add("start", name)
+            yield name if value is None else value
+            self.add("stop", name)
+
+        component.__name__ = name
+        return component
+
+    def service(self, name: str) -> Callable[[lifecycle.Context], Coroutine[Any, Any, None]]:
+        """Return a function component that records its start and stop."""
+
+        async def component(ctx: lifecycle.Context) -> None:
+            self.add("start", name)
+            ctx.ready(name)
+            try:
+                await anyio.sleep_forever()
+            finally:
+                self.add("stop", name)
+
+        component.__name__ = name
+        return component
