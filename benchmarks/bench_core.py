@@ -61,12 +61,15 @@ import logging
 import os
 import platform
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, Final, final
 
 import anyio
@@ -323,6 +326,23 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def _revision() -> str:
+    """Name the commit of the measured packages, and whether they have uncommitted changes."""
+    git = shutil.which("git")
+    root = Path(__file__).resolve().parent.parent
+    if git is None:
+        return "unknown (no git)"
+    # Read-only commands: neither rewrites the index.
+    head = subprocess.run([git, "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+    if head.returncode:
+        return "unknown (not a git checkout)"
+    diff = subprocess.run(
+        [git, "diff", "--quiet", "HEAD", "--", "lifecycle", "supervisors"], cwd=root, capture_output=True, check=False
+    )
+    changed = " with uncommitted changes in lifecycle/ or supervisors/" if diff.returncode else ""
+    return f"git {head.stdout.strip()}{changed}"
+
+
 def _cpus() -> str:
     count = os.cpu_count()
     try:
@@ -343,6 +363,7 @@ def machine_info(args: argparse.Namespace, backends: Sequence[str], skipped: Seq
         "",
         f"- Python {python} on {platform.platform()}; CPUs: {_cpus()}",
         f"- {versions}",
+        f"- measured code: {_revision()}",
         (
             f"- N = {args.n} tasks / components; {args.rounds} rounds after one warm-up; seed {args.seed}; "
             f"component style: {args.style}; backends: {', '.join(backends)}"
@@ -352,8 +373,8 @@ def machine_info(args: argparse.Namespace, backends: Sequence[str], skipped: Seq
             "`make_filtering_bound_logger(logging.WARNING)`, `cache_logger_on_first_use=True`"
         ),
         (
-            "- gc stays enabled, `gc.collect()` before each run; memory from tracemalloc in separate, untimed runs "
-            "(bytes held once all are ready, per task / component)"
+            f"- gc {'disabled while measuring' if args.no_gc else 'enabled'}, `gc.collect()` before each run; "
+            "memory from tracemalloc in separate, untimed runs (bytes held once all are ready, per task / component)"
         ),
     ]
     lines.extend(f"- skipped backend {name}: not importable" for name in skipped)
@@ -436,6 +457,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     )
     parser.add_argument("--style", choices=STYLES, default="generator", help="component style")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random DAG (0)")
+    parser.add_argument(
+        "--no-gc",
+        action="store_true",
+        help="disable the cyclic garbage collector while measuring (it still runs between runs)",
+    )
     args = parser.parse_args(argv)
     if args.n < 1 or args.rounds < 1:
         parser.error("--n and --rounds must be at least 1")
@@ -453,8 +479,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its tables; return the exit code."""
     args, backends, skipped = parse_args(argv)
     configure_logging()
+    if args.no_gc:
+        gc.disable()
+    began = time.perf_counter()
     results = run_benchmark(args, backends)
     print(machine_info(args, backends, skipped))
+    print(f"- the whole run took {time.perf_counter() - began:.0f} s")
     print()
     print(graph_table(results))
     print()

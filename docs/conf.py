@@ -10,12 +10,17 @@ cannot resolve and are ignored, while references to ``lifecycle`` and
 from __future__ import annotations
 
 import builtins
+import enum
 import importlib
 import os
 import re
 import sys
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 ROOT = Path(__file__).resolve().parent.parent
 # Document the checkout next to this file, even if another copy is installed.
@@ -61,7 +66,6 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
 autodoc_class_signature = "mixed"
-autodoc_preserve_defaults = True
 autodoc_default_options = {"show-inheritance": True}
 
 napoleon_google_docstring = True
@@ -163,6 +167,68 @@ nitpick_ignore = [
     # does not exist yet.
     ("py:func", "lifecycle.run"),
 ]
+
+# -- Attribute docstrings of re-exported classes -----------------------------
+#
+# Public classes say they live in `lifecycle` or `supervisors` (their
+# `__module__` is rewritten on import), so autodoc looks for the docstrings of
+# their attributes (the string after `GENERATOR = "generator"` in an enum) in
+# the package's `__init__.py`, finds none, and drops them. Read them from the
+# private module that defines the class and add them to the class's content.
+
+_PUBLIC_MODULES = ("lifecycle", "lifecycle.abc", "lifecycle.lowlevel", "supervisors")
+
+
+def _attribute_docs() -> dict[str, list[str]]:
+    from sphinx.pycode import ModuleAnalyzer  # noqa: PLC0415 - only needed at build time
+
+    docs: dict[str, list[str]] = {}
+    for public_name in _PUBLIC_MODULES:
+        public = importlib.import_module(public_name)
+        package = public_name.partition(".")[0]
+        private = sorted(f"{package}.{path.stem}" for path in (ROOT / package).glob("_?*.py"))
+        for name in public.__all__:
+            cls = getattr(public, name)
+            if not isinstance(cls, type):
+                continue
+            for module_name in private:
+                if vars(importlib.import_module(module_name)).get(cls.__qualname__) is not cls:
+                    continue
+                attr_docs = ModuleAnalyzer.for_module(module_name).find_attr_docs()
+                lines: list[str] = []
+                for (qualname, attr), doc in attr_docs.items():
+                    if qualname != cls.__qualname__:
+                        continue
+                    lines += ["", f".. attribute:: {attr}"]
+                    member = getattr(cls, attr, None)
+                    if isinstance(member, enum.Enum):
+                        lines.append(f"   :value: {member.value!r}")
+                    lines += ["", *(f"   {line}" if line else "" for line in doc)]
+                if lines:
+                    docs[f"{public_name}.{name}"] = lines
+    return docs
+
+
+_ATTRIBUTE_DOCS = _attribute_docs()
+
+
+def _add_attribute_docs(  # noqa: PLR0913 - the signature of autodoc-process-docstring
+    app: Sphinx,
+    what: str,
+    name: str,
+    obj: object,
+    options: object,
+    lines: list[str],
+) -> None:
+    del app, obj, options
+    if what in {"class", "exception"}:
+        lines.extend(_ATTRIBUTE_DOCS.get(name, []))
+
+
+def setup(app: Sphinx) -> None:
+    """Add the attribute docstrings that autodoc cannot find."""
+    app.connect("autodoc-process-docstring", _add_attribute_docs)
+
 
 # -- HTML --------------------------------------------------------------------
 

@@ -21,7 +21,26 @@ class ConfigurationError(LifecycleError, ValueError):
     Raised before anything starts (at registration, validation or
     ``lifecycle check``), never wrapped in an exception group. The message names
     the offending thing and says what to do instead.
+
+    Args:
+        reason: What is wrong and what to do instead.
+
+        path: The path of the tree the mistake is in (``"app/jobs"``), if any;
+            the message then starts with ``In supervisor 'app/jobs':``.
+
+    Attributes:
+        reason: The message without the tree path.
+
+        path: The path of the tree the mistake is in, or ``None``.
     """
+
+    def __init__(self, reason: str, *, path: str | None = None) -> None:
+        super().__init__(reason if path is None else f"In supervisor {path!r}: {reason}")
+        self.reason = reason
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_configuration_error, (self.reason, self.path))
 
 
 class UsageError(LifecycleError, RuntimeError):
@@ -71,3 +90,7 @@ class StoppedError(LifecycleError, RuntimeError):
     Raised by :meth:`RunningTree.ready` when the tree stops (a request, a
     ``main`` component that finished) before it ever became ready.
     """
+
+
+def _configuration_error(reason: str, path: str | None) -> ConfigurationError:
+    return ConfigurationError(reason, path=path)

@@ -46,12 +46,13 @@ class Escalation:
     components read the result through ``ctx.phase``.
     """
 
-    __slots__ = ("_ends", "_listeners", "started_at")
+    __slots__ = ("_ends", "_listeners", "_parent", "started_at")
 
     def __init__(self, started_at: float, ends: tuple[float, float, float]) -> None:
         self.started_at = started_at
         self._ends = list(ends)
         self._listeners: dict[object, Callable[[], None]] = {}
+        self._parent: Escalation | None = None
 
     @classmethod
     def start(cls, policy: ShutdownPolicy, *, now: float | None = None) -> Escalation:
@@ -142,7 +143,19 @@ class Escalation:
                     callback()
 
         self._listeners[child] = follow
+        child._parent = self
         return child
+
+    def release(self) -> None:
+        """
+        Stop following the parent's jumps (for an escalation from :meth:`restrict`).
+
+        Call it when the component it was made for has ended, so a long-lived
+        parent does not keep it alive. Harmless on any escalation, and idempotent.
+        """
+        if self._parent is not None:
+            self._parent.unsubscribe(self)
+            self._parent = None
 
     def subscribe(self, key: object, callback: Callable[[], None]) -> None:
         """Call *callback* whenever a deadline moves earlier through :meth:`escalate`.

@@ -558,6 +558,7 @@ class ComponentInstance:
         self.state = State.FAILED if self._errors else State.STOPPED
         if self.escalation is not None:
             self.escalation.unsubscribe(self)
+            self.escalation.release()
         _log.debug("component.stopped", component=self.path, failed=bool(self._errors))
         callbacks, self._exit_callbacks = self._exit_callbacks, []
         for callback in callbacks:

@@ -280,7 +280,9 @@ class ShutdownReport:
             error = ""
             if c.error is not None:
                 cause = c.error.__cause__ if c.error.__cause__ is not None else c.error
-                error = f"{c.stage}: {type(cause).__name__}: {cause}"
+                # One row per component: a multi-line message is folded onto the row.
+                message = " ".join(str(cause).split())
+                error = f"{c.stage}: {type(cause).__name__}: {message}"
             rows.append(
                 (
                     c.path,

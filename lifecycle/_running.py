@@ -121,7 +121,7 @@ class RunningTree:
         request reaches the event loop at its next iteration. The deadlines are
         measured from that moment. Not a checkpoint.
         """
-        self._schedule(self._request)
+        self._schedule(self._stop_requested.set)
 
     def escalate(self, phase: Phase) -> None:
         """Jump the tree's stop to *phase* now, requesting the stop first if needed.
@@ -203,8 +203,11 @@ class RunningTree:
             instance.add_exit_callback(self._root_exited)
             instance.start_soon(task_group)
             await self._stop_requested.wait()
+            # request_shutdown() from another thread or a signal handler only sets the
+            # event (no task context there); the stop is opened here, in a task.
+            self._request()
             escalation = self._escalation
-            assert escalation is not None  # noqa: S101 - set with _stop_requested
+            assert escalation is not None  # noqa: S101 - set by _request
             await stop_instances((instance,), escalation)
             reason, detail = self._reason or (StopReason.REQUEST, "")
             report = ShutdownReport(

@@ -84,7 +84,9 @@ def _unknown_dependency_message(owner: str, missing: str, names: Sequence[str]) 
         "is registered with this supervisor."
     )
     # difflib is quadratic in the worst case; a name list this long only shows the error.
-    close = difflib.get_close_matches(missing, names, n=1, cutoff=0.75) if len(names) < _SUGGEST_LIMIT else []
+    # The owner itself is never suggested: that would suggest a self-dependency.
+    candidates = [name for name in names if name != owner] if len(names) < _SUGGEST_LIMIT else []
+    close = difflib.get_close_matches(missing, candidates, n=1, cutoff=0.75)
     if close:
         msg += f" Did you mean {close[0]!r}?"
     else:

@@ -93,6 +93,10 @@ class Backoff:
     jitter: bool = True
 
     def __attrs_post_init__(self) -> None:
+        jitter: object = self.jitter
+        if not isinstance(jitter, bool):
+            msg = f"`jitter` must be True or False, got {jitter!r}."
+            raise ConfigurationError(msg)
         if self.multiplier < 1:
             msg = f"`multiplier` must be at least 1, got {self.multiplier!r}."
             raise ConfigurationError(msg)

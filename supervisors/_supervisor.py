@@ -268,15 +268,19 @@ class Supervisor:
 
         Raises:
             ConfigurationError: Something is declared wrongly; the message names
-                it (and, for a nested tree, its path).
+                it, and its ``path`` is the path of the tree it is in
+                (``app/jobs``).
         """
         try:
             self.graph()
         except ConfigurationError as exc:
-            msg = f"In supervisor {self.name!r}: {exc}"
-            raise ConfigurationError(msg) from None
+            raise ConfigurationError(exc.reason, path=self.name) from None
         for spec in self._specs:
-            spec.validate_tree()
+            try:
+                spec.validate_tree()
+            except ConfigurationError as exc:
+                path = self.name if exc.path is None else f"{self.name}/{exc.path}"
+                raise ConfigurationError(exc.reason, path=path) from None
 
     # -- running -------------------------------------------------------------------
 

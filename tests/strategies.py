@@ -58,9 +58,7 @@ class GraphSpec:
 
     def edges(self) -> set[tuple[str, str]]:
         """Return every ``(dependent, dependency)`` pair."""
-        return {
-            (name, dep) for name, deps in zip(self.names, self.dependencies, strict=True) for dep in deps
-        }
+        return {(name, dep) for name, deps in zip(self.names, self.dependencies, strict=True) for dep in deps}
 
 
 @attrs.frozen
@@ -118,9 +116,7 @@ def _with_extra_dependencies(graph: GraphSpec, extra: dict[str, str]) -> GraphSp
 
 
 @st.composite
-def cyclic_graphs(
-    draw: st.DrawFn, *, max_size: int = 25, max_cycle: int = 5
-) -> CyclicGraph:
+def cyclic_graphs(draw: st.DrawFn, *, max_size: int = 25, max_cycle: int = 5) -> CyclicGraph:
     """Random graphs with an injected cycle of 1 to *max_cycle* components.
 
     A cycle of one is a component that depends on itself. The rest of the

@@ -1,0 +1,62 @@
+"""Smoke tests of ``benchmarks/bench_core.py``: it runs and prints its tables (timings are never asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "bench_core.py"
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    # -W error: a warning raised inside the benchmark fails the test, as in the suite.
+    return subprocess.run(
+        [sys.executable, "-W", "error", str(SCRIPT), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+class TestBenchCore:
+    def test_tiny_run_prints_the_ratio_table(self) -> None:
+        """A tiny run on every installed backend exits 0 and prints the tree/floor table for each."""
+        result = run_bench("--n", "50", "--rounds", "1")
+
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "| backend | metric | floor | tree | tree/floor | min to max | target | met |" in out
+        for metric in ("start (ms)", "stop (ms)", "memory (B each)"):
+            assert f"| asyncio | {metric} |" in out
+            assert f"| trio | {metric} |" in out
+
+    def test_tiny_run_prints_machine_info_and_logging_setup(self) -> None:
+        """The output names the versions, the CPU count, N and the structlog filtering."""
+        result = run_bench("--n", "20", "--rounds", "1", "--backends", "asyncio")
+
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "CPUs:" in out
+        assert "anyio " in out
+        assert "N = 20 tasks / components" in out
+        assert "structlog drops events below WARNING" in out
+        assert "build + validate (`sup.graph()`)" in out
+
+    def test_every_component_style_runs(self) -> None:
+        """The mixed style (generator, ``ctx.ready()`` function and ``run(self, ctx)`` object) runs cleanly."""
+        result = run_bench("--n", "30", "--rounds", "1", "--backends", "trio", "--style", "mix")
+
+        assert result.returncode == 0, result.stderr
+        assert "component style: mix" in result.stdout
+        assert "| trio | start (ms) |" in result.stdout
+
+    def test_unknown_backend_is_a_usage_error(self) -> None:
+        """An unknown backend name exits with argparse's usage code 2 and names the choices."""
+        result = run_bench("--backends", "asyncio,curio")
+
+        assert result.returncode == 2
+        assert "unknown backend(s) ['curio']" in result.stderr

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import pytest
+
+import lifecycle
+from lifecycle import ComponentError, Outcome, State, StopReason
+from supervisors import Supervisor
+from helpers import Recorder
+
+
+def tree_of(rec: Recorder, *names: str) -> Supervisor:
+    sup = Supervisor()
+    previous: tuple[str, ...] = ()
+    for name in names:
+        sup.add(rec.resource(name), depends_on=previous)
+        previous = (name,)
+    return sup
+
+
+class TestHandle:
+    async def test_state_follows_the_tree(self) -> None:
+        """The handle's state goes STARTING -> RUNNING -> STOPPED."""
+        sup = tree_of(Recorder(), "db")
+        async with lifecycle.running(sup) as tree:
+            assert tree.state is State.STARTING
+            await tree.ready()
+            assert tree.state is State.RUNNING
+            report = await tree.shutdown()
+            assert tree.state is State.STOPPED
+        assert report.reason is StopReason.REQUEST
+        assert tree.report is report
+
+    async def test_leaving_the_block_stops_the_tree_in_order(self) -> None:
+        """Leaving the block without a request stops every component in order."""
+        rec = Recorder()
+        async with lifecycle.running(tree_of(rec, "a", "b")) as tree:
+            await tree.ready()
+        assert rec.names("stop") == ["b", "a"]
+        assert tree.report is not None
+        assert tree.report.detail == "the running() block exited"
+
+    async def test_request_shutdown_from_another_thread(self) -> None:
+        """request_shutdown() called from a worker thread stops the tree; wait() returns the report."""
+        async with lifecycle.running(tree_of(Recorder(), "db")) as tree:
+            await tree.ready()
+            await anyio.to_thread.run_sync(tree.request_shutdown)
+            report = await tree.wait()
+        assert report.reason is StopReason.REQUEST
+        assert report.ok
+
+    async def test_request_shutdown_is_idempotent(self) -> None:
+        """Several requests make one stop, timed from the first."""
+        async with lifecycle.running(tree_of(Recorder(), "db")) as tree:
+            await tree.ready()
+            tree.request_shutdown()
+            tree.request_shutdown()
+            first = await tree.wait()
+            tree.request_shutdown()
+            assert await tree.shutdown() is first
+
+    async def test_body_exception_propagates_unchanged_after_an_ordered_stop(self) -> None:
+        """An error in the block's body is raised as itself once the tree has stopped."""
+        rec = Recorder()
+        with pytest.raises(LookupError, match="user error"):
+            async with lifecycle.running(tree_of(rec, "db")) as tree:
+                await tree.ready()
+                raise LookupError("user error")
+        assert rec.names("stop") == ["db"]
+
+    async def test_body_error_and_tree_failure_are_raised_together(self) -> None:
+        """When the tree failed while the body raised too, both are in the group."""
+        sup = Supervisor()
+
+        @sup.component
+        async def db() -> AsyncIterator[None]:
+            yield
+            raise OSError("flush")
+
+        sup2 = Supervisor()
+
+        @sup2.component
+        async def flaky(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            raise ValueError("crash")
+
+        with pytest.raises(ExceptionGroup) as info:
+            async with lifecycle.running(sup2) as tree:
+                await tree.ready()
+                await anyio.sleep_forever()
+        assert [type(e) for e in info.value.exceptions] == [ComponentError]
+
+    async def test_host_cancellation_stops_the_tree_in_order(self) -> None:
+        """Cancelling the code around running() stops the tree in order, then the cancellation propagates."""
+        rec = Recorder()
+        with anyio.move_on_after(0.01) as scope:
+            async with lifecycle.running(tree_of(rec, "a", "b")) as tree:
+                await tree.ready()
+                await anyio.sleep_forever()
+        assert scope.cancelled_caught
+        assert rec.names("stop") == ["b", "a"]
+
+    async def test_a_plain_function_can_be_the_root(self) -> None:
+        """A single function component runs without a supervisor; returning is MAIN_EXITED."""
+
+        async def job(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+
+        async with lifecycle.running(job) as tree:
+            report = await tree.wait()
+        assert report.reason is StopReason.MAIN_EXITED
+        assert report.components[0].outcome is Outcome.FINISHED
+
+    async def test_failing_root_function_is_raised(self) -> None:
+        """A root component's failure is raised as a group of one ComponentError."""
+
+        async def job(ctx: lifecycle.Context) -> None:
+            raise ArithmeticError("bad")
+
+        with pytest.raises(ExceptionGroup) as info:
+            async with lifecycle.running(job) as tree:
+                await tree.ready()
+        (error,) = info.value.exceptions
+        assert isinstance(error, ComponentError)
+        assert error.path == "job"
+
+    async def test_invalid_policy_is_a_configuration_error(self) -> None:
+        """A policy that is not a ShutdownPolicy is rejected before anything starts."""
+        with pytest.raises(lifecycle.ConfigurationError, match="`policy` must be"):
+            async with lifecycle.running(tree_of(Recorder(), "db"), policy=5):  # type: ignore[arg-type]
+                pass  # pragma: no cover - never reached
+
+    async def test_keyboard_interrupt_keeps_its_type(self) -> None:
+        """A BaseException from a component is raised in a BaseExceptionGroup with its own type and a note."""
+
+        async def job(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            raise KeyboardInterrupt
+
+        with pytest.raises(BaseExceptionGroup) as info:
+            async with lifecycle.running(job) as tree:
+                await tree.ready()
+                await anyio.sleep_forever()
+        (error,) = info.value.exceptions
+        assert isinstance(error, KeyboardInterrupt)
+        assert "raised by component 'job' (run)" in (error.__notes__ or [])
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from collections.abc import AsyncIterator
+
+    import anyio
+    import structlog
+
+    import lifecycle
+    from lifecycle import ShutdownPolicy
+    from supervisors import Supervisor
+
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    sup = Supervisor(policy=ShutdownPolicy(graceful=30, forceful=30, terminate=30))
+
+    @sup.component
+    async def db() -> AsyncIterator[None]:
+        yield
+        print("db closed", flush=True)
+
+    @sup.component
+    async def api(ctx: lifecycle.Context, db: None) -> None:
+        ctx.ready()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with ctx.shielded():
+                print("draining", flush=True)
+                await anyio.sleep(60)
+            print(f"drain ended in {ctx.phase.name}", flush=True)
+
+    async def main() -> None:
+        async with lifecycle.running(sup, signals=True) as tree:
+            await tree.ready()
+            print("ready", flush=True)
+            report = await tree.wait()
+        print(report.reason.value, report["api"].outcome.value, flush=True)
+
+    anyio.run(main, backend=sys.argv[1])
+    """,
+)
+
+
+class TestSignals:
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_second_signal_cuts_a_slow_graceful_drain(self, tmp_path: Path, backend: str) -> None:
+        """In a real process, SIGTERM starts the stop and a second SIGINT forces it: the drain is cut off."""
+        script = tmp_path / "service.py"
+        script.write_text(SCRIPT)
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        with subprocess.Popen(
+            [sys.executable, str(script), backend],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        ) as proc:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.stdout.readline().strip() == "draining"
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert out.splitlines() == ["drain ended in FORCEFUL", "db closed", "signal forced"]
+        assert "stopping gracefully" in err
+        assert "forcing" in err
