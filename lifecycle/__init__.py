@@ -1,4 +1,5 @@
-"""anyio-lifecycle: structured-concurrency lifecycles for services.
+"""
+anyio-lifecycle: structured-concurrency lifecycles for services.
 
 One component's life and running a program; ``supervisors`` builds trees of
 them. Runs unchanged on asyncio (uvloop too) and on Trio through AnyIO.

@@ -25,7 +25,8 @@ Ts = TypeVarTuple("Ts")
 
 @final
 class Context:
-    """A component's view of its own life, passed as the ``ctx`` parameter.
+    """
+    A component's view of its own life, passed as the ``ctx`` parameter.
 
     Attributes:
         name: The component's name.
@@ -43,7 +44,8 @@ class Context:
         self._log: structlog.typing.FilteringBoundLogger | None = None
 
     def ready(self, value: object = None) -> None:
-        """Declare the component started, providing *value* to its dependents.
+        """
+        Declare the component started, providing *value* to its dependents.
 
         Components that depend on this one start only after it is ready; they
         receive *value* in the parameter named after this component. Not a
@@ -75,7 +77,8 @@ class Context:
 
     @property
     def escalation(self) -> Escalation | None:
-        """The deadlines of this component's stop, once it has begun (low-level).
+        """
+        The deadlines of this component's stop, once it has begun (low-level).
 
         A supervisor stops its children with these deadlines.
         """
@@ -94,7 +97,8 @@ class Context:
         return self._log
 
     def shielded(self, until: Phase = Phase.GRACEFUL, timeout: float | None = None) -> ShieldedScope:
-        """Return a scope that protects work from this component's cancellation.
+        """
+        Return a scope that protects work from this component's cancellation.
 
         The same as :func:`lifecycle.shielded`; a worker wraps the item it must
         finish in it, a server waits on :attr:`stopping` inside it to drain.
@@ -113,7 +117,8 @@ class Context:
         name: str | None = None,
         critical: bool = True,
     ) -> TaskHandle[T]:
-        """Start a background task owned by this component.
+        """
+        Start a background task owned by this component.
 
         The task starts at the next checkpoint. It runs until it returns, is
         cancelled through its handle, or the component's body ends (it is then
@@ -138,7 +143,8 @@ class Context:
         return self._instance._spawn(fn, args, name=name, critical=critical)
 
     def report_children(self, reports: Sequence[ComponentReport]) -> None:
-        """Attach the reports of the components this one supervises (low-level).
+        """
+        Attach the reports of the components this one supervises (low-level).
 
         They become ``children`` of this component's report and appear in the
         tree's :class:`ShutdownReport`.

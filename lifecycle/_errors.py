@@ -8,7 +8,8 @@ Stage = Literal["start", "run", "stop"]
 
 
 class LifecycleError(Exception):
-    """Base class of every error that anyio-lifecycle raises itself.
+    """
+    Base class of every error that anyio-lifecycle raises itself.
 
     Errors raised by components keep their own type; they reach callers as the
     ``__cause__`` of a :class:`ComponentError`.
@@ -16,7 +17,8 @@ class LifecycleError(Exception):
 
 
 class ConfigurationError(LifecycleError, ValueError):
-    """A mistake in how a tree, a component or a policy is declared.
+    """
+    A mistake in how a tree, a component or a policy is declared.
 
     Raised before anything starts (at registration, validation or
     ``lifecycle check``), never wrapped in an exception group. The message names
@@ -44,7 +46,8 @@ class ConfigurationError(LifecycleError, ValueError):
 
 
 class UsageError(LifecycleError, RuntimeError):
-    """The framework was used in a way structured concurrency does not allow.
+    """
+    The framework was used in a way structured concurrency does not allow.
 
     Examples: calling ``ctx.ready()`` twice, running the same tree twice at once,
     or calling a method of a :class:`RunningTree` after the tree has stopped.
@@ -53,7 +56,8 @@ class UsageError(LifecycleError, RuntimeError):
 
 
 class ComponentError(LifecycleError):
-    """A component failed; its original exception is ``__cause__``.
+    """
+    A component failed; its original exception is ``__cause__``.
 
     Args:
         path: The component's path in the tree (``"root/api"``).
@@ -85,7 +89,8 @@ class ComponentError(LifecycleError):
 
 
 class StoppedError(LifecycleError, RuntimeError):
-    """The tree stopped before the awaited state was reached.
+    """
+    The tree stopped before the awaited state was reached.
 
     Raised by :meth:`RunningTree.ready` when the tree stops (a request, a
     ``main`` component that finished) before it ever became ready.

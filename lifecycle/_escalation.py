@@ -16,7 +16,8 @@ _PHASES = (Phase.GRACEFUL, Phase.FORCEFUL, Phase.TERMINATE)
 
 
 def combine_policies(outer: ShutdownPolicy, own: ShutdownPolicy | None) -> ShutdownPolicy:
-    """Return the policy whose phase deadlines are the earlier of *outer*'s and *own*'s.
+    """
+    Return the policy whose phase deadlines are the earlier of *outer*'s and *own*'s.
 
     A component's own policy can only make its deadlines earlier, never later.
     """
@@ -33,7 +34,8 @@ def combine_policies(outer: ShutdownPolicy, own: ShutdownPolicy | None) -> Shutd
 
 @final
 class Escalation:
-    """The deadlines of one stop, measured from the moment it was requested.
+    """
+    The deadlines of one stop, measured from the moment it was requested.
 
     An escalation is created when a stop is requested (:meth:`start`) and shared by
     every component that stop reaches. Phase ends are absolute times on the event
@@ -56,7 +58,8 @@ class Escalation:
 
     @classmethod
     def start(cls, policy: ShutdownPolicy, *, now: float | None = None) -> Escalation:
-        """Begin a stop now (or at *now*) with *policy*'s budgets.
+        """
+        Begin a stop now (or at *now*) with *policy*'s budgets.
 
         Args:
             policy: The budgets of the three phases.
@@ -90,7 +93,8 @@ class Escalation:
         return self.phase_at(anyio.current_time())
 
     def escalate(self, phase: Phase) -> bool:
-        """Jump to *phase* now: every earlier phase ends at once.
+        """
+        Jump to *phase* now: every earlier phase ends at once.
 
         Components that carry a stricter policy (:meth:`restrict`) jump too, and
         shielded scopes are cut off at their new deadlines. Escalating to a phase
@@ -117,7 +121,8 @@ class Escalation:
         return moved
 
     def restrict(self, policy: ShutdownPolicy | None) -> Escalation:
-        """Return the deadlines of a component with its own *policy*.
+        """
+        Return the deadlines of a component with its own *policy*.
 
         Each phase ends at the earlier of this escalation's end and the started
         time plus *policy*'s budget; later jumps of this escalation carry over.
@@ -158,7 +163,8 @@ class Escalation:
             self._parent = None
 
     def subscribe(self, key: object, callback: Callable[[], None]) -> None:
-        """Call *callback* whenever a deadline moves earlier through :meth:`escalate`.
+        """
+        Call *callback* whenever a deadline moves earlier through :meth:`escalate`.
 
         Args:
             key: Identifies the subscription for :meth:`unsubscribe`.

@@ -33,7 +33,8 @@ _exit_counter = itertools.count()
 
 
 def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list[BaseException]:
-    """Turn ``(path, stage, error)`` triples into the exceptions to raise.
+    """
+    Turn ``(path, stage, error)`` triples into the exceptions to raise.
 
     A plain exception becomes a :class:`ComponentError`; a ``ComponentError`` or
     an exception group of them (from a nested tree) is passed on, flattened; a
@@ -55,7 +56,8 @@ def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list
 
 
 def failure_group(message: str, errors: list[BaseException]) -> BaseExceptionGroup[BaseException]:
-    """Group *errors* for raising: an ``ExceptionGroup`` when all are ``Exception``.
+    """
+    Group *errors* for raising: an ``ExceptionGroup`` when all are ``Exception``.
 
     ``KeyboardInterrupt`` and other ``BaseException`` errors make it a
     ``BaseExceptionGroup``, so they are never hidden inside an ``ExceptionGroup``.
@@ -91,7 +93,8 @@ def _frames(coro: object) -> list[FrameType]:
 
 @final
 class ComponentInstance:
-    """One run of a component: its task, readiness, stop and report (low-level).
+    """
+    One run of a component: its task, readiness, stop and report (low-level).
 
     Supervisors create an instance per start (and per restart), start it in their
     task group with :meth:`start_soon`, learn of readiness and exit through
@@ -246,7 +249,8 @@ class ComponentInstance:
             self._exit_callbacks.append(callback)
 
     def start_soon(self, task_group: anyio.abc.TaskGroup) -> None:
-        """Start the component's task in *task_group* (at its next checkpoint).
+        """
+        Start the component's task in *task_group* (at its next checkpoint).
 
         Tasks it spawns through ``ctx.spawn()`` run in the same group.
 
@@ -263,7 +267,8 @@ class ComponentInstance:
         task_group.start_soon(self._run, name=f"lifecycle:{self.path}")
 
     def begin_stop(self, escalation: Escalation) -> None:
-        """Begin the GRACEFUL phase of the component's stop; not a checkpoint.
+        """
+        Begin the GRACEFUL phase of the component's stop; not a checkpoint.
 
         Sets ``ctx.stopping`` and cancels the component's body; its shielded
         scopes are cut off as *escalation*'s phases end. Calling it again, or on
@@ -293,7 +298,8 @@ class ComponentInstance:
         await stop_instances((self,), None)
 
     async def stop(self, escalation: Escalation) -> ComponentReport:
-        """Stop the component through the phases and return its report.
+        """
+        Stop the component through the phases and return its report.
 
         A checkpoint. The waiting is shielded: cancelling the caller does not
         abandon the stop. Past the forceful deadline the component is reported
@@ -571,7 +577,8 @@ class ComponentInstance:
 async def stop_instances(  # noqa: C901, PLR0912 - the escalation loop reads best in one place
     instances: Sequence[ComponentInstance], escalation: Escalation | None
 ) -> None:
-    """Stop *instances* concurrently and wait until all have ended (low-level).
+    """
+    Stop *instances* concurrently and wait until all have ended (low-level).
 
     With *escalation* ``None`` it only waits. When TERMINATE begins for a
     component that is still alive, it is logged as stubborn

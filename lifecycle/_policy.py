@@ -16,7 +16,8 @@ __all__ = ["Phase", "Priority", "ShutdownPolicy"]
 
 
 class Priority(enum.IntEnum):
-    """How important a component is; smaller is more important.
+    """
+    How important a component is; smaller is more important.
 
     Lower priorities stop first and ``CRITICAL`` last. A component's *effective*
     priority is the most important of its own and of everything that depends on
@@ -31,7 +32,8 @@ class Priority(enum.IntEnum):
 
 
 class Phase(enum.IntEnum):
-    """The phases of a stop, in the order they escalate.
+    """
+    The phases of a stop, in the order they escalate.
 
     ``GRACEFUL``: ``ctx.stopping`` is set and bodies are cancelled; shielded
     scopes keep running until the graceful deadline.
@@ -66,7 +68,8 @@ def _check_budget(instance: ShutdownPolicy, attribute: attrs.Attribute[float], v
 @final
 @attrs.frozen
 class ShutdownPolicy:
-    """How long each shutdown phase may last, in seconds.
+    """
+    How long each shutdown phase may last, in seconds.
 
     The budgets are global deadlines measured from the shutdown request, like a
     Kubernetes grace period: GRACEFUL ends at ``t0 + graceful``, FORCEFUL at
@@ -90,7 +93,8 @@ class ShutdownPolicy:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShutdownPolicy:
-        """Build a policy from ``LIFECYCLE_*_TIMEOUT`` environment variables.
+        """
+        Build a policy from ``LIFECYCLE_*_TIMEOUT`` environment variables.
 
         ``LIFECYCLE_GRACEFUL_TIMEOUT``, ``LIFECYCLE_FORCEFUL_TIMEOUT`` and
         ``LIFECYCLE_TERMINATE_TIMEOUT`` override the defaults; an unset or
@@ -129,7 +133,8 @@ class ShutdownPolicy:
         return self.graceful + self.forceful + self.terminate
 
     def offset(self, phase: Phase) -> float:
-        """Return when *phase* ends, in seconds after the shutdown request.
+        """
+        Return when *phase* ends, in seconds after the shutdown request.
 
         Args:
             phase: The phase whose end is wanted.

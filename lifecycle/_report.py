@@ -29,7 +29,8 @@ class State(enum.Enum):
 
 
 class Outcome(enum.Enum):
-    """How a component's life ended.
+    """
+    How a component's life ended.
 
     ``GRACEFUL``, ``FORCED`` and ``TERMINATED`` say in which phase its stop
     finished; ``FINISHED`` means it returned on its own before any stop;
@@ -84,7 +85,8 @@ def _error_dict(error: BaseException) -> dict[str, JSON]:
 @final
 @attrs.frozen
 class ComponentReport:
-    """What happened to one component.
+    """
+    What happened to one component.
 
     Times are on the event loop's clock (:func:`anyio.current_time`); compare them
     with :attr:`ShutdownReport.requested_at`.
@@ -156,7 +158,8 @@ class ComponentReport:
         yield self
 
     def to_dict(self, *, origin: float = 0.0) -> dict[str, JSON]:
-        """Return the report as JSON-ready data (nested children excluded).
+        """
+        Return the report as JSON-ready data (nested children excluded).
 
         Args:
             origin: Subtracted from every time, usually the request time.
@@ -185,7 +188,8 @@ class ComponentReport:
 @final
 @attrs.frozen
 class ShutdownReport:
-    """What one stop of a tree did.
+    """
+    What one stop of a tree did.
 
     ``str(report)`` is a readable table; :meth:`to_dict` and :meth:`to_json` are
     for machines.
@@ -300,4 +304,3 @@ class ShutdownReport:
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows
         )
         return "\n".join(line.rstrip() for line in lines)
-

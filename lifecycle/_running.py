@@ -34,7 +34,8 @@ _SIGNAL_STEPS = (
 
 
 def as_spec(root: object) -> ComponentSpec:
-    """Return *root* as a :class:`ComponentSpec`.
+    """
+    Return *root* as a :class:`ComponentSpec`.
 
     Raises:
         ConfigurationError: *root* is not a component.
@@ -46,7 +47,8 @@ def as_spec(root: object) -> ComponentSpec:
 
 @final
 class RunningTree:
-    """A handle on a tree started by :func:`running`.
+    """
+    A handle on a tree started by :func:`running`.
 
     Attributes:
         name: The root component's name.
@@ -99,7 +101,8 @@ class RunningTree:
         return self._escalation
 
     async def ready(self) -> None:
-        """Wait until the whole tree has started.
+        """
+        Wait until the whole tree has started.
 
         A checkpoint; cancelling it only stops the waiting. If the tree fails to
         start, the body of the ``async with`` block is cancelled (so this call is
@@ -115,7 +118,8 @@ class RunningTree:
             raise StoppedError(msg)
 
     def request_shutdown(self) -> None:
-        """Ask the tree to stop in order; return at once.
+        """
+        Ask the tree to stop in order; return at once.
 
         Idempotent. Safe to call from any thread and from a signal handler: the
         request reaches the event loop at its next iteration. The deadlines are
@@ -124,7 +128,8 @@ class RunningTree:
         self._schedule(self._stop_requested.set)
 
     def escalate(self, phase: Phase) -> None:
-        """Jump the tree's stop to *phase* now, requesting the stop first if needed.
+        """
+        Jump the tree's stop to *phase* now, requesting the stop first if needed.
 
         ``escalate(Phase.FORCEFUL)`` is what a second Ctrl-C does. Must be called
         from the event loop's thread; not a checkpoint.
@@ -135,7 +140,8 @@ class RunningTree:
             _log.warning("tree.escalated", tree=self.name, phase=phase.name)
 
     async def shutdown(self) -> ShutdownReport:
-        """Request the stop and wait until the tree has stopped.
+        """
+        Request the stop and wait until the tree has stopped.
 
         A checkpoint. Cancelling the caller abandons only the waiting; the stop
         goes on, and leaving the ``async with`` block waits for it.
@@ -147,7 +153,8 @@ class RunningTree:
         return await self.wait()
 
     async def wait(self) -> ShutdownReport:
-        """Wait until the tree stops by itself (or is stopped) and return the report.
+        """
+        Wait until the tree stops by itself (or is stopped) and return the report.
 
         The tree stops by itself when its root (or a ``main`` component) returns,
         when a stop is requested, or when a failure is not handled; a failure
@@ -259,7 +266,8 @@ async def running(
     signals: bool = False,
     policy: ShutdownPolicy | None = None,
 ) -> AsyncIterator[RunningTree]:
-    """Run a tree inside an existing anyio, asyncio or trio program.
+    """
+    Run a tree inside an existing anyio, asyncio or trio program.
 
     The tree is validated first; a :class:`ConfigurationError` is raised before
     anything starts, never wrapped. Then the root starts in the background and

@@ -26,7 +26,8 @@ current_owner: ContextVar[_ScopeOwner | None] = ContextVar("lifecycle_current_co
 
 @final
 class ShieldedScope:
-    """A cancel scope that outer cancellation cannot reach until a phase ends.
+    """
+    A cancel scope that outer cancellation cannot reach until a phase ends.
 
     Create it with :func:`lifecycle.shielded` or ``ctx.shielded()`` and use it
     with ``with`` or ``async with`` (entering and leaving are not checkpoints).
@@ -106,7 +107,8 @@ class ShieldedScope:
 
 
 def shielded(until: Phase = Phase.GRACEFUL, timeout: float | None = None) -> ShieldedScope:
-    """Return a scope that protects cleanup from cancellation until a phase ends.
+    """
+    Return a scope that protects cleanup from cancellation until a phase ends.
 
     Inside a component (its body, its teardown, its spawned tasks), the scope is
     tied to that component's stop: before the stop begins it is a plain shield;

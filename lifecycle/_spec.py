@@ -20,7 +20,8 @@ CTX = "ctx"
 
 @runtime_checkable
 class Tree(Protocol):
-    """A component that holds other components (a supervisor).
+    """
+    A component that holds other components (a supervisor).
 
     :func:`lifecycle.running`, :func:`lifecycle.run` and the CLI call
     :meth:`validate_tree` before anything starts.
@@ -107,7 +108,8 @@ def _signature_dependencies(name: str, call: Callable[..., object]) -> tuple[boo
 @final
 @attrs.frozen
 class ComponentSpec:
-    """A declared component: what to run, its name, dependencies and options.
+    """
+    A declared component: what to run, its name, dependencies and options.
 
     Build one with :meth:`from_target`; supervisors do it for you in
     ``@sup.component`` and ``sup.add()``.
@@ -157,7 +159,8 @@ class ComponentSpec:
         main: bool = False,
         policy: ShutdownPolicy | None = None,
     ) -> ComponentSpec:
-        """Declare *target* as a component.
+        """
+        Declare *target* as a component.
 
         *target* is an async generator function, an async function, or an object
         with an ``async def run(self, ...)`` method (itself a coroutine or an async
@@ -248,7 +251,8 @@ class ComponentSpec:
         )
 
     def validate_tree(self) -> None:
-        """Validate the tree this component holds, if it is one (:class:`Tree`).
+        """
+        Validate the tree this component holds, if it is one (:class:`Tree`).
 
         Raises:
             ConfigurationError: The nested tree is declared wrongly.

@@ -28,7 +28,8 @@ class _TaskOwner(Protocol):
 
 @final
 class TaskHandle(Generic[T]):
-    """A background task started with ``ctx.spawn()``; it ends with its component.
+    """
+    A background task started with ``ctx.spawn()``; it ends with its component.
 
     Attributes:
         name: The task's name (the function's qualified name unless given).
@@ -68,7 +69,8 @@ class TaskHandle(Generic[T]):
         return self._done and self._cancel_requested and self._error is None and self._value is None
 
     def cancel(self) -> None:
-        """Cancel the task; it ends at its next checkpoint.
+        """
+        Cancel the task; it ends at its next checkpoint.
 
         Shielded scopes inside it keep running until their phase ends. Not a
         checkpoint; does not wait for the task to end (use :meth:`wait`).
@@ -78,7 +80,8 @@ class TaskHandle(Generic[T]):
             self._scope.cancel()
 
     async def wait(self, timeout: float | None = None) -> None:
-        """Wait until the task ends, for at most *timeout* seconds.
+        """
+        Wait until the task ends, for at most *timeout* seconds.
 
         Giving up does not cancel the task: it keeps running, owned by its
         component. This is a checkpoint; if the caller is cancelled while
@@ -99,7 +102,8 @@ class TaskHandle(Generic[T]):
             await self._event.wait()
 
     async def result(self) -> T:
-        """Wait for the task to end and return its value.
+        """
+        Wait for the task to end and return its value.
 
         This is a checkpoint; if the caller is cancelled while waiting, the task
         keeps running.

@@ -7,7 +7,8 @@ from types import ModuleType
 
 
 def fixup_module_metadata(module_name: str, namespace: dict[str, object], names: Iterable[str]) -> None:
-    """Make public objects say they live in *module_name*.
+    """
+    Make public objects say they live in *module_name*.
 
     Tracebacks, pickles, reprs and the docs then show ``lifecycle.Supervisor``
     rather than ``lifecycle._spec.ComponentSpec`` (trio does the same).

@@ -1,4 +1,5 @@
-"""Low-level building blocks for code that runs components itself.
+"""
+Low-level building blocks for code that runs components itself.
 
 ``supervisors`` is built on these; use them to write a supervisor of your own.
 Everything here keeps the guarantees of the high-level API (shielded component

@@ -1,4 +1,5 @@
-"""Supervision trees for ``lifecycle`` components.
+"""
+Supervision trees for ``lifecycle`` components.
 
 A :class:`Supervisor` starts its children in dependency order, watches them,
 and stops them in priority and dependency order through the shutdown phases.

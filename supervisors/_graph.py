@@ -19,7 +19,8 @@ _SUGGEST_LIMIT = 5000
 @final
 @attrs.frozen
 class Graph:
-    """A validated dependency graph with its start and stop waves.
+    """
+    A validated dependency graph with its start and stop waves.
 
     Built by :meth:`Supervisor.graph`; every sequence is indexed like
     :attr:`names`, which is registration order.
@@ -58,7 +59,8 @@ class Graph:
         return self.stop_waves[::-1]
 
     def named_waves(self, *, stop: bool = True) -> list[list[str]]:
-        """Return the stop (or start) waves as lists of names.
+        """
+        Return the stop (or start) waves as lists of names.
 
         Args:
             stop: ``True`` for stop waves, ``False`` for start waves.
@@ -67,7 +69,8 @@ class Graph:
         return [[self.names[i] for i in wave] for wave in waves]
 
     def inherited(self) -> list[tuple[str, Priority, Priority]]:
-        """Return the components whose effective priority was raised by a dependent.
+        """
+        Return the components whose effective priority was raised by a dependent.
 
         Each entry is ``(name, declared, effective)``.
         """
@@ -122,7 +125,8 @@ def build_graph(  # noqa: C901, PLR0912 - one linear pass per step, kept togethe
     dependencies: Sequence[Sequence[str]],
     priorities: Sequence[Priority],
 ) -> Graph:
-    """Validate a dependency graph and compute effective priorities and waves.
+    """
+    Validate a dependency graph and compute effective priorities and waves.
 
     Runs in O(V + E).
 

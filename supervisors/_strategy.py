@@ -14,7 +14,8 @@ __all__ = ["Backoff", "Intensity", "Restart", "Strategy"]
 
 
 class Strategy(enum.Enum):
-    """Which children restart when one fails, with Erlang/OTP's meaning.
+    """
+    Which children restart when one fails, with Erlang/OTP's meaning.
 
     In every strategy the transitive dependents of a restarted child restart
     with it, because they hold its old value.
@@ -56,7 +57,8 @@ def _restart_count(instance: object, attribute: attrs.Attribute[int], value: obj
 @final
 @attrs.frozen
 class Intensity:
-    """How many restarts a supervisor tolerates before it gives up.
+    """
+    How many restarts a supervisor tolerates before it gives up.
 
     More than *max_restarts* restarts within *within* seconds (a sliding
     window) make the supervisor stop its children in order and fail.
@@ -74,7 +76,8 @@ class Intensity:
 @final
 @attrs.frozen
 class Backoff:
-    """The delay before each restart: exponential, capped, with full jitter.
+    """
+    The delay before each restart: exponential, capped, with full jitter.
 
     Args:
         initial: The delay before the first restart, in seconds.

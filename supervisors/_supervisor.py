@@ -141,7 +141,8 @@ class Supervisor:
         main: bool = False,
         policy: ShutdownPolicy | None = None,
     ) -> F | Callable[[F], F]:
-        """Register a function or async generator function as a child; a decorator.
+        """
+        Register a function or async generator function as a child; a decorator.
 
         Usable bare (``@sup.component``) or with options. Returns the function
         unchanged, so it stays callable and testable on its own. The options are
@@ -177,7 +178,8 @@ class Supervisor:
         main: bool = False,
         policy: ShutdownPolicy | None = None,
     ) -> T:
-        """Register *obj* as a child and return it unchanged.
+        """
+        Register *obj* as a child and return it unchanged.
 
         *obj* is an async function, an async generator function, an object with
         ``async def run(self, ctx)`` (another supervisor, for instance), or a
@@ -249,7 +251,8 @@ class Supervisor:
         raise KeyError(msg)
 
     def graph(self) -> Graph:
-        """Validate the children's dependencies and return the graph with its waves.
+        """
+        Validate the children's dependencies and return the graph with its waves.
 
         Raises:
             ConfigurationError: A dependency is unknown or the dependencies form
@@ -264,7 +267,8 @@ class Supervisor:
         return self._graph
 
     def validate_tree(self) -> None:
-        """Validate this supervisor and every nested tree.
+        """
+        Validate this supervisor and every nested tree.
 
         Raises:
             ConfigurationError: Something is declared wrongly; the message names
@@ -285,7 +289,8 @@ class Supervisor:
     # -- running -------------------------------------------------------------------
 
     async def run(self, ctx: Context) -> None:
-        """Start the children in waves, supervise them, and stop them in waves.
+        """
+        Start the children in waves, supervise them, and stop them in waves.
 
         Becomes ready (providing itself) once every child is ready. When its stop
         begins, or a ``main`` child returns, or a child fails, it stops every

@@ -22,7 +22,8 @@ def _running_trio() -> bool:
 
 
 def current_scheduler() -> Scheduler:
-    """Return a function that runs a callback soon in the current event loop.
+    """
+    Return a function that runs a callback soon in the current event loop.
 
     The returned function is safe to call from any thread and from a signal
     handler; once the loop has finished it does nothing.
