@@ -232,11 +232,6 @@ class ComponentInstance:
         """Every error the component raised, with the stage it raised it in, in order."""
         return tuple(self._errors)
 
-    @property
-    def finished(self) -> bool:
-        """``True`` if it ended on its own, without failing, before any stop began."""
-        return self._done and not self._errors and (self.escalation is None or self._self_stopped)
-
     def add_ready_callback(self, callback: Callback) -> None:
         """Call *callback(instance)* when the component becomes ready. It must not raise."""
         self._ready_callbacks.append(callback)

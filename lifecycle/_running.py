@@ -240,11 +240,12 @@ class RunningTree:
             if self._signal_scope is not None:
                 self._signal_scope.cancel()
 
-    async def _watch_signals(self) -> None:
+    async def _watch_signals(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.CancelScope() as scope:
             self._signal_scope = scope
             received = 0
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                task_status.started()
                 async for signum in signals:
                     name = signal.Signals(signum).name
                     if received < len(_SIGNAL_STEPS):
@@ -309,7 +310,8 @@ async def running(
         handle._task_group = task_group
         task_group.start_soon(handle._main, task_group, name=f"lifecycle:tree:{spec.name}")
         if signals:
-            task_group.start_soon(handle._watch_signals, name=f"lifecycle:signals:{spec.name}")
+            # Started (not start_soon): the handlers are installed before the body runs.
+            await task_group.start(handle._watch_signals, name=f"lifecycle:signals:{spec.name}")
         try:
             yield handle
         except BaseException as exc:  # noqa: BLE001 - re-raised below, after the ordered stop

@@ -5,12 +5,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 import pytest
+from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import ComponentError, Outcome, State, StopReason
@@ -27,16 +28,20 @@ def tree_of(rec: Recorder, *names: str) -> Supervisor:
     return sup
 
 
+def state_of(tree: lifecycle.RunningTree) -> State:
+    return tree.state
+
+
 class TestHandle:
     async def test_state_follows_the_tree(self) -> None:
         """The handle's state goes STARTING -> RUNNING -> STOPPED."""
         sup = tree_of(Recorder(), "db")
         async with lifecycle.running(sup) as tree:
-            assert tree.state is State.STARTING
+            assert state_of(tree) is State.STARTING
             await tree.ready()
-            assert tree.state is State.RUNNING
+            assert state_of(tree) is State.RUNNING
             report = await tree.shutdown()
-            assert tree.state is State.STOPPED
+            assert state_of(tree) is State.STOPPED
         assert report.reason is StopReason.REQUEST
         assert tree.report is report
 
@@ -158,7 +163,7 @@ class TestHandle:
 SCRIPT = textwrap.dedent(
     """
     import sys
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     import anyio
     import structlog
@@ -222,3 +227,47 @@ class TestSignals:
         assert out.splitlines() == ["drain ended in FORCEFUL", "db closed", "signal forced"]
         assert "stopping gracefully" in err
         assert "forcing" in err
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait (bounded) for a condition that a signal delivery will make true."""
+    with anyio.fail_after(10):
+        while not condition():
+            await anyio.sleep(0.005)
+
+
+class TestSignalsInProcess:
+    @pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="needs POSIX signals")
+    async def test_each_signal_escalates_one_phase_and_more_are_ignored(self) -> None:
+        """SIGTERM starts GRACEFUL, SIGINT jumps to FORCEFUL, another to TERMINATE, a fourth is only logged."""
+        sup = Supervisor(policy=lifecycle.ShutdownPolicy(graceful=60, forceful=60, terminate=60))
+        release = anyio.Event()
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            with ctx.shielded(until=lifecycle.Phase.TERMINATE):
+                await release.wait()
+
+        with capture_logs() as logs:
+            async with lifecycle.running(sup, signals=True) as tree:
+                await tree.ready()
+                phases = []
+                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGINT):
+                    os.kill(os.getpid(), signum)
+                    expected = len(phases)
+                    await until(
+                        lambda n=expected: tree.escalation is not None and tree.escalation.phase.value == n,
+                    )
+                    assert tree.escalation is not None
+                    phases.append(tree.escalation.phase)
+                os.kill(os.getpid(), signal.SIGINT)
+                await until(lambda: any(e["event"] == "signal.ignored" for e in logs))
+                release.set()
+                report = await tree.wait()
+        assert phases == [lifecycle.Phase.GRACEFUL, lifecycle.Phase.FORCEFUL, lifecycle.Phase.TERMINATE]
+        assert report.reason is StopReason.SIGNAL
+        assert report.detail == "SIGTERM received"
+        assert report["api"].outcome is Outcome.TERMINATED
+        received = [(e["signal"], e["phase"]) for e in logs if e["event"] == "signal.received"]
+        assert received == [("SIGTERM", "GRACEFUL"), ("SIGINT", "FORCEFUL"), ("SIGINT", "TERMINATE")]

@@ -62,10 +62,10 @@ async def main() -> None:
             print("never printed: the body is cancelled when the start fails")
     except* lifecycle.ComponentError as group:
         for error in group.exceptions:
-            assert isinstance(error, lifecycle.ComponentError)
-            print(f"{error.path} failed at {error.stage}: {error.__cause__!r}")
-    assert handle.report is not None
-    for component in handle.report.components:
+            if isinstance(error, lifecycle.ComponentError):
+                print(f"{error.path} failed at {error.stage}: {error.__cause__!r}")
+    report = handle.report  # set once the block has exited
+    for component in report.components if report else ():
         print(f"{component.path:<10} {component.outcome.value}")
 
 

@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+import lifecycle
+from lifecycle import ComponentError, Outcome, StoppedError, TaskHandle, UsageError
+from supervisors import Supervisor
+
+
+async def forever() -> None:
+    await anyio.sleep_forever()
+
+
+class TestSpawn:
+    async def test_result_returns_the_value(self) -> None:
+        """result() waits for the task and returns its value."""
+        sup = Supervisor()
+        results: list[int] = []
+
+        async def add(a: int, b: int) -> int:
+            await anyio.sleep(0)
+            return a + b
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            handle = ctx.spawn(add, 2, 3)
+            results.append(await handle.result())
+            assert handle.done
+            assert handle.name.endswith("add")
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+        assert results == [5]
+
+    async def test_critical_task_failure_fails_the_component(self) -> None:
+        """A critical task's error fails its component, named in a note, and the tree raises it."""
+        sup = Supervisor()
+
+        async def poll() -> None:
+            raise ConnectionResetError("upstream")
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            ctx.spawn(poll, name="poller")
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        with pytest.raises(ExceptionGroup) as info:
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+                await anyio.sleep_forever()
+        (error,) = info.value.exceptions
+        assert isinstance(error, ComponentError)
+        assert error.path == "root/api"
+        assert isinstance(error.__cause__, ConnectionResetError)
+        assert "raised by critical task 'poller' of component 'root/api'" in (error.__cause__.__notes__ or [])
+
+    async def test_non_critical_failure_is_logged_and_reported(self) -> None:
+        """A non-critical task's error is logged with its name and recorded; the component keeps running."""
+        sup = Supervisor()
+        failed = anyio.Event()
+
+        async def refresh() -> None:
+            try:
+                raise TimeoutError("cache refresh")
+            finally:
+                failed.set()
+
+        @sup.component
+        async def cache(ctx: lifecycle.Context) -> None:
+            ctx.spawn(refresh, critical=False)
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        with capture_logs() as logs:
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+                await failed.wait()
+                await anyio.wait_all_tasks_blocked()
+                report = await tree.shutdown()
+        (entry,) = [e for e in logs if e["event"] == "task.failed"]
+        assert entry["component"] == "root/cache"
+        assert entry["task"].endswith("refresh")
+        assert isinstance(entry["exc_info"], TimeoutError)
+        assert report["cache"].outcome is Outcome.GRACEFUL
+        assert [type(e) for e in report["cache"].task_errors] == [TimeoutError]
+
+    async def test_tasks_end_before_the_generator_teardown(self) -> None:
+        """A resource's tasks are cancelled and finished before its teardown runs."""
+        events: list[str] = []
+        sup = Supervisor()
+
+        async def worker() -> None:
+            try:
+                await anyio.sleep_forever()
+            finally:
+                events.append("worker ended")
+
+        @sup.component
+        async def pool(ctx: lifecycle.Context) -> AsyncIterator[None]:
+            ctx.spawn(worker)
+            yield
+            events.append("teardown")
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+            await anyio.wait_all_tasks_blocked()
+        assert events == ["worker ended", "teardown"]
+
+    async def test_tasks_outlive_a_draining_body(self) -> None:
+        """Tasks keep running while the body drains in a shielded scope, and end with the body."""
+        events: list[str] = []
+        sup = Supervisor()
+
+        async def handler() -> None:
+            try:
+                await anyio.sleep_forever()
+            finally:
+                events.append("handler ended")
+
+        @sup.component
+        async def server(ctx: lifecycle.Context) -> None:
+            handle = ctx.spawn(handler)
+            ctx.ready()
+            with ctx.shielded():
+                await ctx.stopping.wait()
+                await anyio.wait_all_tasks_blocked()
+                events.append(f"draining, handler done={handle.done}")
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+        assert events == ["draining, handler done=False", "handler ended"]
+
+    async def test_cancelled_task_result_raises_stopped_error(self) -> None:
+        """cancel() ends the task; result() then raises StoppedError."""
+        sup = Supervisor()
+        outcome: list[str] = []
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            handle = ctx.spawn(forever)
+            await anyio.wait_all_tasks_blocked()
+            handle.cancel()
+            with pytest.raises(StoppedError, match="was cancelled"):
+                await handle.result()
+            outcome.append(f"cancelled={handle.cancelled}")
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+        assert outcome == ["cancelled=True"]
+
+    async def test_spawn_after_the_component_ended_is_an_error(self) -> None:
+        """A context used after its component ended refuses to spawn."""
+        sup = Supervisor()
+        kept: list[lifecycle.Context] = []
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            kept.append(ctx)
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+        with pytest.raises(UsageError, match="after component 'root/api' ended"):
+            kept[0].spawn(forever)
+        with pytest.raises(UsageError, match="after component 'root/api' ended"):
+            kept[0].ready()
+
+
+@pytest.mark.virtual_time
+class TestWait:
+    async def test_wait_gives_up_without_cancelling(self) -> None:
+        """wait(timeout) raises TimeoutError after the timeout and the task keeps running."""
+        sup = Supervisor()
+        seen: list[object] = []
+
+        async def slow() -> str:
+            await anyio.sleep(10)
+            return "done"
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            handle: TaskHandle[str] = ctx.spawn(slow)
+            t0 = anyio.current_time()
+            with pytest.raises(TimeoutError):
+                await handle.wait(timeout=2)
+            seen.append((anyio.current_time() - t0, handle.done))
+            seen.append(await handle.result())
+            seen.append(anyio.current_time() - t0)
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+        assert seen == [(2.0, False), "done", 10.0]
+
+    async def test_task_shields_follow_the_component_phases(self) -> None:
+        """A shielded scope inside a spawned task is cut off at its component's graceful deadline."""
+        sup = Supervisor()
+        cut: list[float] = []
+
+        async def flush() -> None:
+            try:
+                await anyio.sleep_forever()
+            finally:
+                t0 = anyio.current_time()
+                with lifecycle.shielded():
+                    await anyio.sleep(100)
+                cut.append(anyio.current_time() - t0)
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            ctx.spawn(flush)
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        policy = lifecycle.ShutdownPolicy(graceful=4.0)
+        async with lifecycle.running(sup, policy=policy) as tree:
+            await tree.ready()
+        assert cut == [4.0]
