@@ -10,6 +10,7 @@ cannot resolve and are ignored, while references to ``lifecycle`` and
 from __future__ import annotations
 
 import builtins
+import doctest
 import enum
 import importlib
 import os
@@ -78,6 +79,9 @@ myst_heading_anchors = 3
 
 # -- doctest -----------------------------------------------------------------
 
+# Unlike Sphinx's default, compare exception messages too: they are part of
+# what the pages document.
+doctest_default_flags = doctest.ELLIPSIS | doctest.DONT_ACCEPT_TRUE_FOR_1
 doctest_global_setup = """
 import lifecycle
 import supervisors
@@ -160,9 +164,6 @@ nitpick_ignore = [
     ("py:class", "ConfigurationError"),
     ("py:class", "Tree"),
     ("py:meth", "ShutdownPolicy.from_env"),
-    # TODO: fix docstring  # noqa: FIX002, TD002, TD003 - listed in the docs build report
-    # The docstring of Tree names `lifecycle.run`, which does not exist.
-    ("py:func", "lifecycle.run"),
 ]
 
 # -- Attribute docstrings of re-exported classes -----------------------------

@@ -21,6 +21,8 @@ from ._report import Outcome as Outcome
 from ._report import ShutdownReport as ShutdownReport
 from ._report import State as State
 from ._report import StopReason as StopReason
+from ._runner import ExitCode as ExitCode
+from ._runner import run as run
 from ._running import RunningTree as RunningTree
 from ._running import running as running
 from ._scope import ShieldedScope as ShieldedScope
@@ -36,6 +38,7 @@ __all__ = [
     "ComponentSpec",
     "ConfigurationError",
     "Context",
+    "ExitCode",
     "LifecycleError",
     "Outcome",
     "Phase",
@@ -50,6 +53,7 @@ __all__ = [
     "Style",
     "TaskHandle",
     "UsageError",
+    "run",
     "running",
     "shielded",
 ]

@@ -6,6 +6,7 @@ import itertools
 import math
 import traceback
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any, final
 
@@ -27,6 +28,9 @@ __all__ = ["ComponentInstance", "failure_group", "flatten_failures", "stop_insta
 _log = structlog.get_logger("lifecycle")
 
 Callback = Callable[["ComponentInstance"], None]
+
+# Stacks shown for stubborn components leave out the framework's own frames.
+_FRAMEWORK_DIRS = (str(Path(anyio.__file__).parent), str(Path(__file__).parent))
 
 # Orders the ends of all component tasks in the process; timestamps can tie.
 _exit_counter = itertools.count()
@@ -132,6 +136,9 @@ class ComponentInstance:
 
         exit_order: When its task ended relative to every other component task
             in the process (``None`` while it runs); sorts reports in stop order.
+
+        parent: The instance of the component that created this one (its
+            supervisor), or ``None`` for a root.
     """
 
     __slots__ = (
@@ -142,6 +149,7 @@ class ComponentInstance:
         "_errors",
         "_exit_callbacks",
         "_is_ready",
+        "_live_children",
         "_ready_callbacks",
         "_self_stopped",
         "_shields",
@@ -154,6 +162,7 @@ class ComponentInstance:
         "ctx",
         "escalation",
         "exit_order",
+        "parent",
         "path",
         "policy",
         "priority",
@@ -209,6 +218,10 @@ class ComponentInstance:
         self._shields: set[ShieldedScope] = set()
         self._subscribed = False
         self._agen: AsyncGenerator[object, None] | None = None
+        self._live_children: dict[ComponentInstance, None] = {}
+        # An instance created inside a component (by a supervisor) belongs to it.
+        owner = current_owner.get()
+        self.parent = owner if isinstance(owner, ComponentInstance) else None
 
     # -- the owner's side ------------------------------------------------------
 
@@ -259,6 +272,8 @@ class ComponentInstance:
             )
             raise UsageError(msg)
         self._tg = task_group
+        if self.parent is not None:
+            self.parent._live_children[self] = None
         task_group.start_soon(self._run, name=f"lifecycle:{self.path}")
 
     def begin_stop(self, escalation: Escalation) -> None:
@@ -304,8 +319,14 @@ class ComponentInstance:
             await stop_instances((self,), escalation)
         return self.report()
 
-    def report(self) -> ComponentReport:
-        """Return what happened to the component so far."""
+    def report(self, *, now: float | None = None) -> ComponentReport:
+        """
+        Return what happened to the component so far.
+
+        Args:
+            now: The loop time to report a still-running stop at; needed only
+                outside the event loop (the hard-exit watchdog thread).
+        """
         escalation = self.escalation
         if self._errors:
             outcome = Outcome.FAILED
@@ -317,7 +338,8 @@ class ComponentInstance:
             outcome = Outcome.for_phase(escalation.phase_at(self.stopped_at or 0.0))
         phase = None
         if escalation is not None:
-            phase = escalation.phase_at(self.stopped_at) if self.stopped_at is not None else escalation.phase
+            at = self.stopped_at if self.stopped_at is not None else now
+            phase = escalation.phase if at is None else escalation.phase_at(at)
         stage = self._errors[0][0] if self._errors else None
         return ComponentReport(
             name=self.spec.name,
@@ -340,12 +362,29 @@ class ComponentInstance:
         """Return the component's errors ready to raise (see :func:`flatten_failures`)."""
         return flatten_failures((self.path, stage, error) for stage, error in self._errors)
 
+    def live_children(self) -> list[ComponentInstance]:
+        """Return the started, not yet ended instances this component owns, in start order."""
+        return list(self._live_children)
+
+    def walk_live(self) -> list[ComponentInstance]:
+        """Return this instance and every live instance below it, depth first."""
+        found = [self]
+        for child in self._live_children:
+            found.extend(child.walk_live())
+        return found
+
     def stack(self) -> list[str]:
-        """Return the component's task's current stack, formatted like a traceback."""
+        """
+        Return the component's task's current stack, formatted like a traceback.
+
+        Frames of anyio and of this package are left out when any other frame
+        remains, so the stack shows the component's own code.
+        """
         if self._task is None:
             return []
         frames = _frames(self._task.coro)
-        summary = traceback.StackSummary.extract((f, f.f_lineno) for f in frames)
+        own = [f for f in frames if not f.f_code.co_filename.startswith(_FRAMEWORK_DIRS)]
+        summary = traceback.StackSummary.extract((f, f.f_lineno) for f in own or frames)
         return summary.format()
 
     def _error(self) -> BaseException | None:
@@ -556,6 +595,8 @@ class ComponentInstance:
         self._done = True
         self.stopped_at = anyio.current_time()
         self.exit_order = next(_exit_counter)
+        if self.parent is not None:
+            self.parent._live_children.pop(self, None)
         self.state = State.FAILED if self._errors else State.STOPPED
         if self.escalation is not None:
             self.escalation.unsubscribe(self)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import final
 
@@ -17,20 +16,12 @@ from ._escalation import Escalation
 from ._instance import ComponentInstance, failure_group, stop_instances
 from ._policy import Phase, ShutdownPolicy
 from ._report import ShutdownReport, State, StopReason
+from ._signals import watch_signals
 from ._spec import ComponentSpec
 
 __all__ = ["RunningTree", "as_spec", "running"]
 
 _log = structlog.get_logger("lifecycle")
-
-_SIGNAL_STEPS = (
-    (Phase.GRACEFUL, "stopping gracefully; send the signal again (Ctrl-C) to force"),
-    (
-        Phase.FORCEFUL,
-        "forcing: cleanup scopes of the graceful phase are cut off; once more to terminate",
-    ),
-    (Phase.TERMINATE, "terminating: whatever is still running is stubborn"),
-)
 
 
 def as_spec(root: object) -> ComponentSpec:
@@ -64,6 +55,7 @@ class RunningTree:
         "_report",
         "_schedule",
         "_signal_scope",
+        "_stop_listeners",
         "_stop_requested",
         "_stopped",
         "_task_group",
@@ -84,6 +76,8 @@ class RunningTree:
         self._schedule: Scheduler = current_scheduler()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._signal_scope: anyio.CancelScope | None = None
+        # Called (in the loop) when the stop is requested and on every escalation.
+        self._stop_listeners: list[Callable[[], None]] = []
 
     @property
     def state(self) -> State:
@@ -186,6 +180,9 @@ class RunningTree:
             forceful=self.policy.forceful,
             terminate=self.policy.terminate,
         )
+        for listener in self._stop_listeners:
+            listener()
+            self._escalation.subscribe(listener, listener)
         self._stop_requested.set()
 
     def _root_ready(self, _: ComponentInstance) -> None:
@@ -240,25 +237,6 @@ class RunningTree:
             if self._signal_scope is not None:
                 self._signal_scope.cancel()
 
-    async def _watch_signals(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        with anyio.CancelScope() as scope:
-            self._signal_scope = scope
-            received = 0
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                task_status.started()
-                async for signum in signals:
-                    name = signal.Signals(signum).name
-                    if received < len(_SIGNAL_STEPS):
-                        phase, what = _SIGNAL_STEPS[received]
-                        _log.warning("signal.received", signal=name, phase=phase.name, next=what)
-                        if phase is Phase.GRACEFUL:
-                            self._request(StopReason.SIGNAL, f"{name} received")
-                        else:
-                            self.escalate(phase)
-                    else:
-                        _log.warning("signal.ignored", signal=name, reason="already terminating")
-                    received += 1
-
 
 @asynccontextmanager
 async def running(
@@ -311,7 +289,9 @@ async def running(
         task_group.start_soon(handle._main, task_group, name=f"lifecycle:tree:{spec.name}")
         if signals:
             # Started (not start_soon): the handlers are installed before the body runs.
-            await task_group.start(handle._watch_signals, name=f"lifecycle:signals:{spec.name}")
+            signal_scope = anyio.CancelScope()
+            handle._signal_scope = signal_scope
+            await task_group.start(_watch_in, signal_scope, handle, name=f"lifecycle:signals:{spec.name}")
         try:
             yield handle
         except BaseException as exc:  # noqa: BLE001 - re-raised below, after the ordered stop
@@ -330,3 +310,13 @@ async def running(
         raise failure_group(msg, failures)
     if body_error is not None:
         raise body_error
+
+
+async def _watch_in(
+    scope: anyio.CancelScope,
+    tree: RunningTree,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    with scope:
+        await watch_signals(tree, task_status=task_status)

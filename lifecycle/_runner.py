@@ -1,0 +1,259 @@
+"""Owning the process: run(), exit codes and the hard exit after TERMINATE."""
+
+from __future__ import annotations
+
+import enum
+import importlib.util
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Literal, final
+
+import anyio
+import attrs
+import structlog
+
+from ._errors import ConfigurationError, LifecycleError
+from ._instance import ComponentInstance
+from ._logging import configure_logging
+from ._policy import Phase, ShutdownPolicy
+from ._report import ComponentReport, ShutdownReport, StopReason
+from ._running import RunningTree, as_spec, running
+
+__all__ = ["ExitCode", "run"]
+
+_log = structlog.get_logger("lifecycle")
+
+
+class ExitCode(enum.IntEnum):
+    """
+    The exit codes of a program started with :func:`run` (and ``lifecycle run``).
+
+    =====  ===============  ====================================================
+    code   name             meaning
+    =====  ===============  ====================================================
+    0      ``OK``           the tree stopped without failures (a requested or
+                            signal-initiated stop, or ``main`` returned)
+    1      ``FAILURE``      a component failed (to start, while running, or in
+                            its teardown), or a supervisor gave up
+    2      ``USAGE``        a usage or configuration error; nothing started
+    3      ``TERMINATED``   hard exit: something was still running when the
+                            terminate deadline passed
+    =====  ===============  ====================================================
+    """
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    TERMINATED = 3
+
+
+def _print(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)  # noqa: T201 - the program's own output
+
+
+@final
+class _Watchdog:
+    """
+    A thread that ends the process when the terminate deadline passes.
+
+    A thread, because the event loop may be the thing that is stuck (a blocking
+    call); it logs the stubborn components, the stack of the blocked main thread,
+    prints the report and exits with ``ExitCode.TERMINATED``.
+    """
+
+    def __init__(self, tree: RunningTree) -> None:
+        self._tree = tree
+        self._lock = threading.Condition()
+        self._deadline: float | None = None
+        self._done = False
+        self._main_thread = threading.get_ident()
+        self._thread = threading.Thread(target=self._watch, name="lifecycle-terminate-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self) -> None:
+        """Set (or move earlier) the wall-clock deadline from the tree's escalation; in the loop."""
+        escalation = self._tree.escalation
+        if escalation is None:
+            return
+        remaining = escalation.end(Phase.TERMINATE) - anyio.current_time()
+        with self._lock:
+            self._deadline = time.monotonic() + max(0.0, remaining)
+            self._lock.notify()
+
+    def close(self) -> None:
+        """Stop watching: the tree has stopped."""
+        with self._lock:
+            self._done = True
+            self._lock.notify()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        with self._lock:
+            while not self._done:
+                if self._deadline is None:
+                    self._lock.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(left)
+            if self._done:
+                return
+        self._hard_exit()
+
+    def _hard_exit(self) -> None:  # pragma: no cover - ends the process; tested in a subprocess
+        try:
+            instance = self._tree._instance
+            live = instance.walk_live()
+            stubborn = [i for i in live if i.escalation is not None and not i.live_children()]
+            waiting = [i.path for i in live if i.escalation is None]
+            frame = sys._current_frames().get(self._main_thread)  # the only way to see a blocked loop
+            loop_stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
+            _log.critical(
+                "tree.terminated",
+                tree=self._tree.name,
+                reason="the terminate deadline passed with components still running",
+                stubborn=[i.path for i in stubborn],
+                never_stopped=waiting,
+                exit_code=int(ExitCode.TERMINATED),
+            )
+            for stuck in stubborn:
+                _log.critical("component.stubborn", component=stuck.path, stack="".join(stuck.stack()))
+            if loop_stack:
+                _log.critical("loop.stack", stack=loop_stack)
+            _print(str(_report_now(self._tree)))
+        except BaseException:  # noqa: BLE001 - reporting must never stop the exit
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(ExitCode.TERMINATED)
+
+
+def _snapshot(instance: ComponentInstance, now: float) -> ComponentReport:
+    """Report *instance* and its live children as they are at loop time *now*."""
+    report = instance.report(now=now)
+    live = tuple(_snapshot(child, now) for child in instance.live_children())
+    return attrs.evolve(report, children=report.children + live)
+
+
+def _report_now(tree: RunningTree) -> ShutdownReport:
+    """Build the report of a stop that passed its terminate deadline; callable from a thread."""
+    escalation = tree.escalation
+    requested = escalation.started_at if escalation is not None else 0.0
+    now = escalation.end(Phase.TERMINATE) if escalation is not None else 0.0
+    reason, detail = tree._reason or (StopReason.REQUEST, "")
+    return ShutdownReport(
+        root=tree.name,
+        reason=reason,
+        detail=detail,
+        requested_at=requested,
+        finished_at=now,
+        root_report=_snapshot(tree._instance, now),
+    )
+
+
+def _check_backend(backend: str, backend_options: Mapping[str, object] | None) -> dict[str, object]:
+    options = dict(backend_options or {})
+    if backend not in {"asyncio", "trio"}:
+        msg = f"`backend` must be 'asyncio' or 'trio', got {backend!r}."
+        raise ConfigurationError(msg)
+    if backend == "trio" and importlib.util.find_spec("trio") is None:
+        msg = "The trio backend needs Trio: pip install 'anyio-lifecycle[trio]'."
+        raise ConfigurationError(msg)
+    if options.get("use_uvloop") and importlib.util.find_spec("uvloop") is None:
+        msg = "`use_uvloop` needs uvloop, which is not installed: pip install uvloop."
+        raise ConfigurationError(msg)
+    return options
+
+
+def run(
+    root: object,
+    *,
+    backend: Literal["asyncio", "trio"] = "asyncio",
+    backend_options: Mapping[str, object] | None = None,
+    policy: ShutdownPolicy | None = None,
+    signals: bool = True,
+) -> ShutdownReport:
+    """
+    Run a tree as the whole program, until it stops, and exit like a service.
+
+    Validates the tree, sets up logging (unless structlog is configured already),
+    installs SIGINT/SIGTERM handling before any component starts (the first
+    signal stops gracefully, a second jumps to FORCEFUL, a third to TERMINATE;
+    SIGUSR1 logs a dump of the tree and its stacks), then runs the tree on
+    *backend* until it stops: a signal, a ``main`` component returning, or a
+    failure.
+
+    If something is still running when the terminate deadline passes (a
+    coroutine that swallows cancellation, a call that blocks the loop), a
+    watchdog thread logs the stubborn components with their stacks, prints the
+    report and exits the process at once with ``ExitCode.TERMINATED``.
+
+    Args:
+        root: A component, usually a ``Supervisor``.
+
+        backend: ``"asyncio"`` or ``"trio"``.
+
+        backend_options: Passed to :func:`anyio.run`; ``{"use_uvloop": True}``
+            runs asyncio on uvloop.
+
+        policy: The stop's budgets; defaults to the root's own policy, else
+            :meth:`ShutdownPolicy.from_env`.
+
+        signals: Install the signal handling (on by default).
+
+    Returns:
+        The report of a stop without failures.
+
+    Raises:
+        SystemExit: With an :class:`ExitCode`: ``FAILURE`` after failures (the
+            report is printed to stderr first), ``USAGE`` for a configuration
+            error (printed to stderr); ``TERMINATED`` ends the process directly.
+    """
+    try:
+        configure_logging()
+        options = _check_backend(backend, backend_options)
+        as_spec(root).validate_tree()
+    except ConfigurationError as exc:
+        _print(f"lifecycle: configuration error: {exc}")
+        raise SystemExit(ExitCode.USAGE) from None
+
+    holder: list[RunningTree] = []
+
+    async def main() -> None:
+        async with running(root, signals=signals, policy=policy) as tree:
+            holder.append(tree)
+            watchdog = _Watchdog(tree)
+            tree._stop_listeners.append(watchdog.arm)
+            try:
+                await tree.wait()
+            finally:
+                if tree.report is None:
+                    with anyio.CancelScope(shield=True):
+                        await tree.wait()
+                watchdog.close()
+
+    try:
+        anyio.run(main, backend=backend, backend_options=options)
+    except ConfigurationError as exc:
+        _print(f"lifecycle: configuration error: {exc}")
+        raise SystemExit(ExitCode.USAGE) from None
+    except BaseExceptionGroup as group:
+        report = holder[0].report if holder else None
+        if report is not None:
+            _print(str(report))
+        _log.error("tree.failed", errors=[str(e) for e in group.exceptions])
+        if not all(isinstance(e, LifecycleError) for e in group.exceptions):
+            raise
+        raise SystemExit(ExitCode.FAILURE) from None
+    report = holder[0].report
+    assert report is not None  # noqa: S101 - running() sets it before returning
+    if not report.ok:
+        _print(str(report))
+        raise SystemExit(ExitCode.FAILURE)
+    return report

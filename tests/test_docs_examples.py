@@ -1,0 +1,189 @@
+"""The documentation's example scripts run to completion and do what the pages say."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import lifecycle
+import lifecycle.abc
+import lifecycle.lowlevel
+import supervisors
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+EXAMPLES = DOCS / "examples"
+BACKENDS = ["asyncio", "trio"]
+
+# Every script in docs/examples, each run by a test below.
+TESTED = {"quickstart.py", "phases.py", "rollback.py", "embed_asyncio.py", "embed_trio.py"}
+
+
+@functools.cache
+def run_example(name: str, *args: str) -> tuple[str, ...]:
+    """Run docs/examples/<name> in a fresh interpreter (once) and return its stdout lines."""
+    # The examples read the shutdown budgets from the environment; keep them at
+    # their defaults whatever the environment of the test run says.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"{name} {' '.join(args)} exited with {result.returncode}\n"
+        f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
+    return tuple(result.stdout.splitlines())
+
+
+def index_of(lines: Sequence[str], prefix: str) -> int:
+    """Return the index of the first line that starts with *prefix*."""
+    for number, line in enumerate(lines):
+        if line.startswith(prefix):
+            return number
+    pytest.fail(f"no line starts with {prefix!r} in:\n" + "\n".join(lines))
+
+
+def test_every_example_is_tested() -> None:
+    """Every script in docs/examples is run by a test in this module."""
+    assert {path.name for path in EXAMPLES.glob("*.py")} == TESTED
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestQuickstart:
+    def test_starts_in_waves(self, backend: str) -> None:
+        """The tree starts db, then api, then heartbeat and job together."""
+        lines = run_example("quickstart.py", backend)
+        assert lines[0] == "start waves: [['db'], ['api'], ['heartbeat', 'job']]"
+        assert index_of(lines, "db: open") < index_of(lines, "api: serving 2 products")
+        assert index_of(lines, "api: serving") < index_of(lines, "job: selling an apple")
+
+    def test_main_job_returning_stops_the_tree_in_order(self, backend: str) -> None:
+        """When the main job returns, db is torn down last and the report is clean."""
+        lines = run_example("quickstart.py", backend)
+        assert index_of(lines, "job: selling") < index_of(lines, "db: closed")
+        assert index_of(lines, "Shutdown of 'shop': main exited") > index_of(lines, "db: closed")
+        rows = [line.split()[:4] for line in lines if line.startswith("  shop")]
+        assert rows == [
+            ["shop/job", "NORMAL", "finished", "-"],
+            ["shop/heartbeat", "NORMAL", "graceful", "GRACEFUL"],
+            ["shop/api", "NORMAL", "graceful", "GRACEFUL"],
+            ["shop/db", "CRITICAL", "graceful", "GRACEFUL"],
+            ["shop", "NORMAL", "finished", "-"],
+        ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestPhases:
+    def test_outcomes_follow_the_global_deadlines(self, backend: str) -> None:
+        """The worker stops gracefully; the cache is cut off; the late wal stop is forced."""
+        lines = run_example("phases.py", backend)
+        assert lines[0] == "stop waves: [['worker', 'cache'], ['wal']]"
+        assert [line.split() for line in lines[-4:]] == [
+            ["pipeline/worker", "graceful", "GRACEFUL"],
+            ["pipeline/cache", "forced", "FORCEFUL"],
+            ["pipeline/wal", "forced", "FORCEFUL"],
+            ["pipeline", "forced", "FORCEFUL"],
+        ]
+
+    def test_graceful_scope_is_cut_off_and_forceful_scope_finishes(self, backend: str) -> None:
+        """The cache snapshot never completes; the wal flush completes after it."""
+        lines = run_example("phases.py", backend)
+        assert not any("snapshot written" in line for line in lines)
+        assert any("component.teardown_cut_off" in line for line in lines)
+        assert index_of(lines, "cache: writing a snapshot") < index_of(lines, "wal: flushed batches [")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestRollback:
+    def test_start_failure_is_raised_with_the_component_name(self, backend: str) -> None:
+        """running() raises the api's start failure as a ComponentError naming it."""
+        lines = run_example("rollback.py", backend)
+        index_of(lines, 'shop/api failed at start: OSError("[Errno 98] Address already in use')
+        assert not any(line.startswith("never printed") for line in lines)
+
+    def test_started_components_are_stopped_in_reverse_order(self, backend: str) -> None:
+        """The cache is torn down before the db, and both stop gracefully."""
+        lines = run_example("rollback.py", backend)
+        assert index_of(lines, "api: starting") < index_of(lines, "cache: dropped")
+        assert index_of(lines, "cache: dropped") < index_of(lines, "db: closed")
+        assert [line.split() for line in lines[-4:]] == [
+            ["shop/api", "failed"],
+            ["shop/cache", "graceful"],
+            ["shop/db", "graceful"],
+            ["shop", "failed"],
+        ]
+
+
+class TestEmbedAsyncio:
+    def test_request_from_a_worker_thread_stops_the_tree(self) -> None:
+        """request_shutdown() from a thread stops the tree; the server drains before the store closes."""
+        lines = run_example("embed_asyncio.py", "thread")
+        assert index_of(lines, "host: tree is running") < index_of(lines, "thread: job done")
+        assert index_of(lines, "server: drained") < index_of(lines, "store: closed with")
+        assert lines[-1] == "host: tree stopped (request), ok=True"
+
+    @pytest.mark.skipif(sys.platform == "win32", reason="asyncio signal handlers need a POSIX loop")
+    def test_sigterm_routed_by_the_host_stops_the_tree(self) -> None:
+        """A SIGTERM routed to request_shutdown() by the host stops the tree in order."""
+        lines = run_example("embed_asyncio.py", "signal")
+        assert not any(line.startswith("thread:") for line in lines)
+        assert index_of(lines, "server: drained") < index_of(lines, "store: closed with")
+        assert lines[-1] == "host: tree stopped (request), ok=True"
+
+
+class TestEmbedTrio:
+    def test_shutdown_and_cancellation_both_stop_the_tree(self) -> None:
+        """The tree stops via shutdown() and again when the block is cancelled."""
+        lines = run_example("embed_trio.py")
+        events = [line for line in lines if not line.startswith("events: closed after")]
+        assert events == [
+            "host: tree is running",
+            "host: shutdown() returned: request, ok=True",
+            "host: tree is running",
+            "host: block left by cancellation: the running() block exited",
+        ]
+        closed = [line for line in lines if re.fullmatch(r"events: closed after \d+ events", line)]
+        assert len(closed) == 2
+
+
+def documented_names() -> set[str]:
+    """Return the fully qualified names that docs/api.rst documents with autodoc."""
+    directive = re.compile(r"\.\. (currentmodule|automodule|autoclass|autoexception|autofunction|autodata)::\s+(\S+)")
+    module = ""
+    names: set[str] = set()
+    for line in (DOCS / "api.rst").read_text(encoding="utf-8").splitlines():
+        match = directive.match(line)
+        if match is None:
+            continue
+        kind, target = match.groups()
+        if kind in {"currentmodule", "automodule"}:
+            module = target
+        else:
+            names.add(f"{module}.{target}")
+    return names
+
+
+@pytest.mark.parametrize(
+    "module",
+    [lifecycle, lifecycle.abc, lifecycle.lowlevel, supervisors],
+    ids=lambda module: module.__name__,
+)
+def test_api_page_documents_every_public_name(module: ModuleType) -> None:
+    """docs/api.rst has an autodoc entry for every name in the module's __all__."""
+    documented = documented_names()
+    missing = [name for name in module.__all__ if f"{module.__name__}.{name}" not in documented]
+    assert missing == []
