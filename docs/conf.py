@@ -143,27 +143,6 @@ nitpick_ignore = [
     ("py:obj", "lifecycle._tasks.T"),
     ("py:class", "supervisors._supervisor.F"),
     ("py:class", "supervisors._supervisor.T"),
-    # TODO: fix docstring  # noqa: FIX002, TD002, TD003 - listed in the docs build report
-    # Private type aliases in public annotations: `Stage` in lifecycle/_errors.py
-    # and `JSON` in lifecycle/_report.py.
-    ("py:class", "Stage"),
-    ("py:class", "JSON"),
-    # TODO: fix docstring  # noqa: FIX002, TD002, TD003 - listed in the docs build report
-    # Napoleon reads "Summary: more" on the first line of a property docstring
-    # as "type: description". Found in RunningTree.state, Context.policy and
-    # ShutdownPolicy.total.
-    ("py:class", "The root's state"),
-    ("py:class", "The budgets this component is stopped with"),
-    ("py:class", "The whole budget"),
-    # TODO: fix docstring  # noqa: FIX002, TD002, TD003 - listed in the docs build report
-    # Short references that do not resolve from the module that documents
-    # them. Found in Tree and ComponentSpec.validate_tree, in flatten_failures,
-    # and in Supervisor, Supervisor.add and Supervisor.run.
-    ("py:class", "ComponentError"),
-    ("py:class", "ComponentSpec"),
-    ("py:class", "ConfigurationError"),
-    ("py:class", "Tree"),
-    ("py:meth", "ShutdownPolicy.from_env"),
 ]
 
 # -- Attribute docstrings of re-exported classes -----------------------------
@@ -184,17 +163,21 @@ def _attribute_docs() -> dict[str, list[str]]:
     for public_name in _PUBLIC_MODULES:
         public = importlib.import_module(public_name)
         package = public_name.partition(".")[0]
-        private = sorted(f"{package}.{path.stem}" for path in (ROOT / package).glob("_?*.py"))
+        # Parsed, not imported: `__main__` would run the CLI.
+        analyzers = [
+            ModuleAnalyzer.for_module(f"{package}.{path.stem}")
+            for path in sorted((ROOT / package).glob("_*.py"))
+            if not path.stem.startswith("__")
+        ]
         for name in public.__all__:
             cls = getattr(public, name)
             if not isinstance(cls, type):
                 continue
-            for module_name in private:
-                if vars(importlib.import_module(module_name)).get(cls.__qualname__) is not cls:
+            for analyzer in analyzers:
+                if analyzer.find_tags().get(cls.__qualname__, ("",))[0] != "class":
                     continue
-                attr_docs = ModuleAnalyzer.for_module(module_name).find_attr_docs()
                 lines: list[str] = []
-                for (qualname, attr), doc in attr_docs.items():
+                for (qualname, attr), doc in analyzer.find_attr_docs().items():
                     if qualname != cls.__qualname__:
                         continue
                     lines += ["", f".. attribute:: {attr}"]

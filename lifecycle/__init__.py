@@ -60,3 +60,8 @@ __all__ = [
 
 fixup_module_metadata(__name__, globals(), __all__)
 del fixup_module_metadata
+
+# Imported with the package so their objects carry their public module names
+# (`lifecycle.lowlevel.Escalation`) wherever they are first seen.
+from . import abc as abc  # noqa: E402
+from . import lowlevel as lowlevel  # noqa: E402

@@ -86,7 +86,7 @@ class Context:
 
     @property
     def policy(self) -> ShutdownPolicy:
-        """The budgets this component is stopped with: the tree's, restricted by its own."""
+        """The budgets this component is stopped with (the tree's, restricted by its own)."""
         return self._instance.policy
 
     @property
@@ -141,6 +141,21 @@ class Context:
             UsageError: The component has already ended.
         """
         return self._instance._spawn(fn, args, name=name, critical=critical)
+
+    def request_stop(self, detail: str) -> None:
+        """
+        Begin this component's own stop now, as if its owner had stopped it.
+
+        ``ctx.stopping`` is set and the body is cancelled; the deadlines are this
+        component's policy's, measured from now. A supervisor does this when its
+        ``main`` child returns or when it gives up. Not a checkpoint; does nothing
+        if the stop has already begun.
+
+        Args:
+            detail: Why, in a few words; a root's detail becomes the tree
+                report's ``detail``.
+        """
+        self._instance._stop_self(detail)
 
     def report_children(self, reports: Sequence[ComponentReport]) -> None:
         """

@@ -12,7 +12,7 @@ class LifecycleError(Exception):
     Base class of every error that anyio-lifecycle raises itself.
 
     Errors raised by components keep their own type; they reach callers as the
-    ``__cause__`` of a :class:`ComponentError`.
+    ``__cause__`` of a :class:`~lifecycle.ComponentError`.
     """
 
 
@@ -75,13 +75,13 @@ class ComponentError(LifecycleError):
         stage: Where in its life it failed.
     """
 
-    def __init__(self, path: str, stage: Stage, cause: BaseException) -> None:
+    def __init__(self, path: str, stage: Literal["start", "run", "stop"], cause: BaseException) -> None:
         verb = {"start": "failed to start", "run": "failed", "stop": "failed while stopping"}
         message = f"component {path!r} {verb[stage]}: {type(cause).__name__}: {cause}"
         super().__init__(message)
         self.path = path
         self.name = path.rpartition("/")[2]
-        self.stage: Stage = stage
+        self.stage: Literal["start", "run", "stop"] = stage
         self.__cause__ = cause
 
     def __reduce__(self) -> tuple[object, ...]:

@@ -40,7 +40,7 @@ def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list
     """
     Turn ``(path, stage, error)`` triples into the exceptions to raise.
 
-    A plain exception becomes a :class:`ComponentError`; a ``ComponentError`` or
+    A plain exception becomes a :class:`~lifecycle.ComponentError`; a ``ComponentError`` or
     an exception group of them (from a nested tree) is passed on, flattened; a
     ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``) keeps
     its type and gains a note naming the component.
@@ -139,6 +139,8 @@ class ComponentInstance:
 
         parent: The instance of the component that created this one (its
             supervisor), or ``None`` for a root.
+
+        stop_detail: Why the component stopped itself (``ctx.request_stop()``).
     """
 
     __slots__ = (
@@ -172,6 +174,7 @@ class ComponentInstance:
         "started_at",
         "state",
         "stop_began",
+        "stop_detail",
         "stopped_at",
         "value",
         "values",
@@ -201,6 +204,7 @@ class ComponentInstance:
         self.stop_began: float | None = None
         self.stopped_at: float | None = None
         self.exit_order: int | None = None
+        self.stop_detail: str | None = None
         self.ctx = Context(self)
         self._is_ready = False
         self._done = False
@@ -439,6 +443,12 @@ class ComponentInstance:
         self._tg.start_soon(handle._main, self, fn, args, name=f"lifecycle:{self.path}:{handle.name}")
         return handle
 
+    def _stop_self(self, detail: str) -> None:
+        if self.escalation is None and not self._done:
+            self.stop_detail = detail
+            self._self_stopped = True
+            self.begin_stop(Escalation.start(self.policy))
+
     def _task_failed(self, handle: TaskHandle[Any], error: BaseException) -> None:
         if handle.critical:
             error.add_note(f"raised by critical task {handle.name!r} of component {self.path!r}")
@@ -610,7 +620,7 @@ class ComponentInstance:
         return f"<ComponentInstance {self.path!r} {self.state.value}>"
 
 
-async def stop_instances(  # noqa: C901, PLR0912 - the escalation loop reads best in one place
+async def stop_instances(  # noqa: C901, PLR0912, PLR0915 - the escalation loop reads best in one place
     instances: Sequence[ComponentInstance], escalation: Escalation | None
 ) -> None:
     """
@@ -672,20 +682,25 @@ async def stop_instances(  # noqa: C901, PLR0912 - the escalation loop reads bes
                     continue
                 esc = instance.escalation or escalation
                 stage = warned.get(instance)
+                # A supervisor waiting for its own children is not the stubborn one:
+                # its stage advances (so the wait moves on) but it is not logged.
+                culprit = not instance.live_children()
                 if stage is None and now >= esc.end(Phase.FORCEFUL):
                     warned[instance] = Phase.FORCEFUL
-                    _log.warning(
-                        "component.stubborn",
-                        component=instance.path,
-                        phase=Phase.TERMINATE.name,
-                        stack="".join(instance.stack()),
-                    )
+                    if culprit:
+                        _log.warning(
+                            "component.stubborn",
+                            component=instance.path,
+                            phase=Phase.TERMINATE.name,
+                            stack="".join(instance.stack()),
+                        )
                 elif stage is Phase.FORCEFUL and now >= esc.end(Phase.TERMINATE):
                     warned[instance] = Phase.TERMINATE
-                    _log.error(
-                        "component.stubborn_past_terminate",
-                        component=instance.path,
-                        stack="".join(instance.stack()),
-                    )
+                    if culprit:
+                        _log.error(
+                            "component.stubborn_past_terminate",
+                            component=instance.path,
+                            stack="".join(instance.stack()),
+                        )
     finally:
         escalation.unsubscribe(wake)

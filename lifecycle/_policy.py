@@ -129,7 +129,7 @@ class ShutdownPolicy:
 
     @property
     def total(self) -> float:
-        """The whole budget: graceful + forceful + terminate."""
+        """The whole budget, graceful + forceful + terminate, in seconds."""
         return self.graceful + self.forceful + self.terminate
 
     def offset(self, phase: Phase) -> float:

@@ -6,16 +6,13 @@ import enum
 import json
 from collections import Counter
 from collections.abc import Iterator
-from typing import TypeAlias, final
+from typing import Literal, final
 
 import attrs
 
-from ._errors import Stage
 from ._policy import Phase, Priority
 
 __all__ = ["ComponentReport", "Outcome", "ShutdownReport", "State", "StopReason"]
-
-JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
 
 
 class State(enum.Enum):
@@ -73,7 +70,7 @@ def _seconds(value: float | None) -> str:
     return f"{value:.3f}s"
 
 
-def _error_dict(error: BaseException) -> dict[str, JSON]:
+def _error_dict(error: BaseException) -> dict[str, object]:
     cause = error.__cause__ if error.__cause__ is not None else error
     return {
         "type": type(cause).__qualname__,
@@ -128,7 +125,7 @@ class ComponentReport:
     phase: Phase | None = None
     priority: Priority = Priority.NORMAL
     error: BaseException | None = None
-    stage: Stage | None = None
+    stage: Literal["start", "run", "stop"] | None = None
     restarts: int = 0
     started_at: float | None = None
     ready_at: float | None = None
@@ -157,7 +154,7 @@ class ComponentReport:
             yield from child.walk()
         yield self
 
-    def to_dict(self, *, origin: float = 0.0) -> dict[str, JSON]:
+    def to_dict(self, *, origin: float = 0.0) -> dict[str, object]:
         """
         Return the report as JSON-ready data (nested children excluded).
 
@@ -257,7 +254,7 @@ class ShutdownReport:
         msg = f"Several components are named {path!r}; use the path ({', '.join(c.path for c in matches)})."
         raise KeyError(msg)
 
-    def to_dict(self) -> dict[str, JSON]:
+    def to_dict(self) -> dict[str, object]:
         """Return the report as JSON-ready data; times are seconds after the request."""
         return {
             "root": self.root,

@@ -26,7 +26,7 @@ _log = structlog.get_logger("lifecycle")
 
 def as_spec(root: object) -> ComponentSpec:
     """
-    Return *root* as a :class:`ComponentSpec`.
+    Return *root* as a :class:`~lifecycle.ComponentSpec`.
 
     Raises:
         ConfigurationError: *root* is not a component.
@@ -81,7 +81,7 @@ class RunningTree:
 
     @property
     def state(self) -> State:
-        """The root's state: ``STARTING``, ``RUNNING``, ``STOPPING``, ``STOPPED`` or ``FAILED``."""
+        """The root's state (``STARTING``, ``RUNNING``, ``STOPPING``, ``STOPPED`` or ``FAILED``)."""
         return self._instance.state
 
     @property
@@ -191,12 +191,12 @@ class RunningTree:
 
     def _root_exited(self, instance: ComponentInstance) -> None:
         if instance.failed:
-            self._request(StopReason.FAILURE, f"{instance.path!r} failed")
+            self._request(StopReason.FAILURE, instance.stop_detail or f"{instance.path!r} failed")
             # Like an error in a task group: cancel the body of the `async with` block.
             if self._task_group is not None:
                 self._task_group.cancel_scope.cancel()
         else:
-            self._request(StopReason.MAIN_EXITED, f"{instance.path!r} returned")
+            self._request(StopReason.MAIN_EXITED, instance.stop_detail or f"{instance.path!r} returned")
 
     async def _main(self, task_group: anyio.abc.TaskGroup) -> None:
         # Shielded: the host's cancellation reaches the tree only as a stop request
@@ -214,11 +214,14 @@ class RunningTree:
             assert escalation is not None  # noqa: S101 - set by _request
             await stop_instances((instance,), escalation)
             reason, detail = self._reason or (StopReason.REQUEST, "")
+            # A root that stopped itself (its main child returned) began earlier.
+            own = instance.escalation
+            requested_at = min(escalation.started_at, own.started_at) if own is not None else escalation.started_at
             report = ShutdownReport(
                 root=self.name,
                 reason=reason,
                 detail=detail,
-                requested_at=escalation.started_at,
+                requested_at=requested_at,
                 finished_at=anyio.current_time(),
                 root_report=instance.report(),
             )
@@ -248,7 +251,7 @@ async def running(
     """
     Run a tree inside an existing anyio, asyncio or trio program.
 
-    The tree is validated first; a :class:`ConfigurationError` is raised before
+    The tree is validated first; a :class:`~lifecycle.ConfigurationError` is raised before
     anything starts, never wrapped. Then the root starts in the background and
     the block's body runs at once (``await handle.ready()`` waits for the tree).
     Leaving the block requests a stop and waits for it, shielded: the tree always
@@ -256,19 +259,19 @@ async def running(
 
     A failure that nothing in the tree handles cancels the block's body and is
     raised when the block exits, like an error in a task group: an
-    :class:`ExceptionGroup` of :class:`ComponentError` (each with the original as
+    :class:`ExceptionGroup` of :class:`~lifecycle.ComponentError` (each with the original as
     ``__cause__``). An exception raised by the body itself propagates unchanged
     when the tree stopped cleanly, and in the same group otherwise.
 
     Args:
-        root: A component (usually a ``Supervisor``) or a :class:`ComponentSpec`.
+        root: A component (usually a ``Supervisor``) or a :class:`~lifecycle.ComponentSpec`.
 
         signals: Handle SIGINT and SIGTERM: the first stops gracefully, the
             second jumps to FORCEFUL, the third to TERMINATE. Off by default:
             an embedded tree leaves signals to its host.
 
         policy: The stop's budgets; defaults to the root's own policy, else
-            :meth:`ShutdownPolicy.from_env`.
+            :meth:`~lifecycle.ShutdownPolicy.from_env`.
 
     Raises:
         ConfigurationError: The tree is declared wrongly.

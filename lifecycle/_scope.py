@@ -52,7 +52,7 @@ class ShieldedScope:
 
     @property
     def deadline(self) -> float:
-        """When the scope will be cut off, on the loop clock (``math.inf``: not yet known)."""
+        """When the scope will be cut off, on the loop clock (``math.inf`` while not yet known)."""
         return self._scope.deadline
 
     @property

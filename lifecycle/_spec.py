@@ -6,29 +6,17 @@ import enum
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, final, runtime_checkable
+from typing import Any, final
 
 import attrs
 
 from ._errors import ConfigurationError
 from ._policy import Priority, ShutdownPolicy
+from ._tree import Tree
 
-__all__ = ["ComponentSpec", "Style", "Tree"]
+__all__ = ["ComponentSpec", "Style"]
 
 CTX = "ctx"
-
-
-@runtime_checkable
-class Tree(Protocol):
-    """
-    A component that holds other components (a supervisor).
-
-    :func:`lifecycle.running`, :func:`lifecycle.run` and the CLI call
-    :meth:`validate_tree` before anything starts.
-    """
-
-    def validate_tree(self) -> None:
-        """Raise :class:`ConfigurationError` if the tree is declared wrongly."""
 
 
 class Style(enum.Enum):
@@ -252,7 +240,7 @@ class ComponentSpec:
 
     def validate_tree(self) -> None:
         """
-        Validate the tree this component holds, if it is one (:class:`Tree`).
+        Validate the tree this component holds, if it is one (:class:`~lifecycle.abc.Tree`).
 
         Raises:
             ConfigurationError: The nested tree is declared wrongly.

@@ -43,7 +43,6 @@ class Graph:
             component's dependents are all in earlier waves; lower effective
             priorities stop in earlier waves than higher ones.
 
-        start_waves: The stop waves in reverse order.
     """
 
     names: tuple[str, ...]
@@ -55,7 +54,7 @@ class Graph:
 
     @property
     def start_waves(self) -> tuple[tuple[int, ...], ...]:
-        """Indices grouped in start waves: the stop waves, reversed."""
+        """Indices grouped in start waves (the stop waves, reversed)."""
         return self.stop_waves[::-1]
 
     def named_waves(self, *, stop: bool = True) -> list[list[str]]:

@@ -17,6 +17,7 @@ from lifecycle import (
     ShutdownPolicy,
     UsageError,
 )
+from lifecycle.abc import ChildInfo, Tree, TreeInfo
 from lifecycle.lowlevel import ComponentInstance, Escalation, failure_group, stop_instances
 
 from ._graph import Graph, build_graph
@@ -62,7 +63,7 @@ class Supervisor:
 
         policy: Its own shutdown budgets; for a root they are the tree's unless
             ``running()`` or ``run()`` is given one. Defaults to
-            :meth:`ShutdownPolicy.from_env` at the root.
+            :meth:`~lifecycle.ShutdownPolicy.from_env` at the root.
 
     Raises:
         ConfigurationError: An option has the wrong type or value.
@@ -183,7 +184,7 @@ class Supervisor:
 
         *obj* is an async function, an async generator function, an object with
         ``async def run(self, ctx)`` (another supervisor, for instance), or a
-        :class:`ComponentSpec`. Parameters named after other children are
+        :class:`~lifecycle.ComponentSpec`. Parameters named after other children are
         dependencies; unknown names and cycles are reported when the tree is
         validated, before anything starts.
 
@@ -266,6 +267,36 @@ class Supervisor:
             )
         return self._graph
 
+    def describe_tree(self) -> TreeInfo:
+        """
+        Validate this tree and describe it, nested trees included.
+
+        Raises:
+            ConfigurationError: Something is declared wrongly.
+        """
+        self.validate_tree()
+        graph = self.graph()
+        children = []
+        for i, (spec, restart) in enumerate(zip(self._specs, self._restarts, strict=True)):
+            nested = spec.target.describe_tree() if isinstance(spec.target, Tree) else None
+            children.append(
+                ChildInfo(
+                    name=spec.name,
+                    priority=spec.priority,
+                    effective=graph.effective[i],
+                    depends_on=spec.depends_on,
+                    main=spec.main,
+                    restart=restart.value,
+                    tree=nested,
+                ),
+            )
+        return TreeInfo(
+            name=self.name,
+            children=tuple(children),
+            start_waves=tuple(tuple(w) for w in graph.named_waves(stop=False)),
+            stop_waves=tuple(tuple(w) for w in graph.named_waves(stop=True)),
+        )
+
     def validate_tree(self) -> None:
         """
         Validate this supervisor and every nested tree.
@@ -300,7 +331,7 @@ class Supervisor:
 
         Raises:
             ExceptionGroup: Children failed and the supervisor gave up: a group of
-                :class:`ComponentError`, one per failure, teardown failures of the
+                :class:`~lifecycle.ComponentError`, one per failure, teardown failures of the
                 rollback included.
 
             UsageError: The supervisor is already running.
@@ -313,6 +344,7 @@ class Supervisor:
             )
             raise UsageError(msg)
         self._running = True
+        failures: list[BaseException] = []
         try:
             async with anyio.create_task_group() as task_group:
                 run = _Run(self, ctx, task_group, graph)
@@ -322,12 +354,19 @@ class Supervisor:
                         await run.supervise()
                 finally:
                     with anyio.CancelScope(shield=True):
-                        await run.stop_all(ctx.escalation or Escalation.start(ctx.policy))
-                    # Even when this supervisor is being cancelled: a child that failed
-                    # to start or while running must not be lost in the stop.
-                    run.raise_failures()
+                        if ctx.escalation is None:  # a start failure
+                            ctx.request_stop("a child failed to start")
+                        assert ctx.escalation is not None  # noqa: S101 - set by request_stop
+                        await run.stop_all(ctx.escalation)
+                    failures = run.failures()
         finally:
             self._running = False
+            # Raised outside the task group (which would wrap it), and even when this
+            # supervisor is being cancelled: a child that failed to start or while
+            # running must not be lost in the stop.
+            if failures:
+                msg = f"supervisor {ctx.path!r} failed"
+                raise failure_group(msg, failures)
 
     def __repr__(self) -> str:
         return f"<Supervisor {self.name!r} with {len(self._specs)} children>"
@@ -432,9 +471,11 @@ class _Run:
             for instance in exited:
                 if instance.failed:
                     _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path)
+                    self.ctx.request_stop(f"{instance.path!r} failed")
                     return
                 if instance.spec.main:
                     _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)
+                    self.ctx.request_stop(f"{instance.path!r} (main) returned")
                     return
                 _log.info("component.finished", component=instance.path)
 
@@ -449,17 +490,15 @@ class _Run:
         ended = sorted((i for i in self.instances if i is not None), key=_exit_key)
         self.ctx.report_children([i.report() for i in ended])
 
-    def raise_failures(self) -> None:
-        """Raise every child's errors if one failed to start or while running."""
+    def failures(self) -> list[BaseException]:
+        """Return every child's errors if one failed to start or while running, else nothing."""
         started = [i for i in self.instances if i is not None]
         if not any(stage != "stop" for i in started for stage, _ in i.errors):
-            return
+            return []
         errors: list[BaseException] = []
-        for instance in self.instances:
-            if instance is not None:
-                errors.extend(instance.failures())
-        msg = f"supervisor {self.ctx.path!r} failed"
-        raise failure_group(msg, errors)
+        for instance in started:
+            errors.extend(instance.failures())
+        return errors
 
 
 def _exit_key(instance: ComponentInstance) -> tuple[bool, int]:

@@ -188,7 +188,7 @@ class TestErrors:
 class TestShieldedArguments:
     def test_until_must_be_a_phase(self) -> None:
         """shielded(until=...) rejects anything but a Phase."""
-        with pytest.raises(ConfigurationError, match="`until` must be a lifecycle.Phase"):
+        with pytest.raises(ConfigurationError, match=r"`until` must be a lifecycle\.Phase"):
             lifecycle.shielded(until="graceful")  # type: ignore[arg-type]
 
     def test_timeout_must_be_non_negative(self) -> None:

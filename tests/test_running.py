@@ -11,12 +11,12 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import pytest
+from helpers import Recorder
 from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import ComponentError, Outcome, State, StopReason
 from supervisors import Supervisor
-from helpers import Recorder
 
 
 def tree_of(rec: Recorder, *names: str) -> Supervisor:
@@ -232,7 +232,7 @@ class TestSignals:
 async def until(condition: Callable[[], bool]) -> None:
     """Wait (bounded) for a condition that a signal delivery will make true."""
     with anyio.fail_after(10):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - the signal's effect is not an event we can wait on
             await anyio.sleep(0.005)
 
 
@@ -252,13 +252,14 @@ class TestSignalsInProcess:
         with capture_logs() as logs:
             async with lifecycle.running(sup, signals=True) as tree:
                 await tree.ready()
-                phases = []
+                phases: list[lifecycle.Phase] = []
+
+                def in_phase(n: int) -> Callable[[], bool]:
+                    return lambda: tree.escalation is not None and tree.escalation.phase.value == n
+
                 for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGINT):
                     os.kill(os.getpid(), signum)
-                    expected = len(phases)
-                    await until(
-                        lambda n=expected: tree.escalation is not None and tree.escalation.phase.value == n,
-                    )
+                    await until(in_phase(len(phases)))
                     assert tree.escalation is not None
                     phases.append(tree.escalation.phase)
                 os.kill(os.getpid(), signal.SIGINT)

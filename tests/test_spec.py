@@ -84,7 +84,9 @@ class TestMistakes:
 
     def test_class_is_rejected_with_a_hint_to_instantiate(self) -> None:
         """Passing a class instead of an instance says to register an instance."""
-        with pytest.raises(ConfigurationError, match=r"is a class; register an instance of it \(e.g. sup.add\(Worker\(\)\)\)"):
+        with pytest.raises(
+            ConfigurationError, match=r"is a class; register an instance of it \(e.g. sup.add\(Worker\(\)\)\)"
+        ):
             ComponentSpec.from_target(Worker)
 
     def test_object_without_async_run_is_rejected(self) -> None:

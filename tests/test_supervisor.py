@@ -4,11 +4,11 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
+from helpers import Recorder
 
 import lifecycle
 from lifecycle import ComponentError, Outcome, Priority, StopReason, UsageError
 from supervisors import Supervisor
-from helpers import Recorder
 
 
 def only_component_errors(group: BaseException) -> list[ComponentError]:
@@ -493,7 +493,7 @@ class TestMisuse:
         inner = Supervisor("inner")
         inner.add(rec.resource("api"), depends_on=("dbb",))
         root.add(inner)
-        with pytest.raises(lifecycle.ConfigurationError, match="In supervisor 'root/inner':.*'dbb'"):
+        with pytest.raises(lifecycle.ConfigurationError, match=r"In supervisor 'root/inner':.*'dbb'"):
             async with lifecycle.running(root):
                 pass  # pragma: no cover - never reached
         assert rec.events == []

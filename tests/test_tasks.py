@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import anyio
+import anyio.lowlevel
 import pytest
 from structlog.testing import capture_logs
 
@@ -22,7 +23,7 @@ class TestSpawn:
         results: list[int] = []
 
         async def add(a: int, b: int) -> int:
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             return a + b
 
         @sup.component

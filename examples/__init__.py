@@ -1,0 +1,1 @@
+"""Runnable examples; importable so ``lifecycle run examples.wrap_entrypoint:tree`` works."""
