@@ -71,6 +71,14 @@ def failure_group(message: str, errors: list[BaseException]) -> BaseExceptionGro
     return BaseExceptionGroup(message, errors)
 
 
+def _from_children(error: BaseException) -> bool:
+    return isinstance(error, ComponentError) or (isinstance(error, BaseExceptionGroup) and _all_component_errors(error))
+
+
+def _path_of(error: BaseException) -> str:
+    return error.path if isinstance(error, ComponentError) else "?"
+
+
 def _all_component_errors(group: BaseExceptionGroup[BaseException]) -> bool:
     return all(isinstance(e, ComponentError) for e in _leaves(group))
 
@@ -469,7 +477,12 @@ class ComponentInstance:
             else:
                 stage = "run" if self._is_ready else "start"
         self._errors.append((stage, error))
-        _log.error("component.failed", component=self.path, stage=stage, exc_info=error)
+        nested = flatten_failures([(self.path, stage, error)]) if _from_children(error) else []
+        if nested:
+            # A supervisor passing on its children's failures: they were logged already.
+            _log.error("component.failed", component=self.path, stage=stage, children=[_path_of(e) for e in nested])
+        else:
+            _log.error("component.failed", component=self.path, stage=stage, exc_info=error)
         if self.escalation is None:
             # A failed component stops itself: its teardown and shielded scopes get
             # the budgets of its policy, measured from the failure.

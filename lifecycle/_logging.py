@@ -55,7 +55,9 @@ def configure_logging() -> bool:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if not console:
-        processors += [structlog.processors.dict_tracebacks]
+        # Structured tracebacks, without local variables: they may hold secrets.
+        transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        processors += [structlog.processors.ExceptionRenderer(transformer)]
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),

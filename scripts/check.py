@@ -73,7 +73,8 @@ STEPS: list[tuple[str, list[str]]] = [
             f"--junitxml={OUT / 'junit.xml'}",
         ],
     ),
-    ("coverage", [PY, "-m", "coverage", "report", "--fail-under=95"]),
+    ("coverage", [PY, "-m", "coverage", "combine", "-q"]),
+    ("coverage report", [PY, "-m", "coverage", "report", "--fail-under=95"]),
 ]
 
 

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+import lifecycle
+from lifecycle import ExitCode, StopReason
+from lifecycle._logging import configure_logging
+from supervisors import Supervisor
+
+
+@pytest.fixture(autouse=True)
+def _fresh_structlog() -> Iterator[None]:
+    """run() configures structlog when nobody did; give each test a clean slate."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+def job_tree(*, fail: bool = False) -> Supervisor:
+    sup = Supervisor("job")
+
+    @sup.component(main=True)
+    async def work() -> None:
+        if fail:
+            raise RuntimeError("disk full")
+
+    return sup
+
+
+class TestRun:
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_returns_the_report_of_a_clean_stop(self, backend: str) -> None:
+        """run() returns the report when the tree stopped cleanly (a main job returned)."""
+        report = lifecycle.run(job_tree(), backend=backend)  # type: ignore[arg-type]
+        assert report.ok
+        assert report.reason is StopReason.MAIN_EXITED
+
+    def test_uvloop_backend_option(self) -> None:
+        """backend_options={'use_uvloop': True} runs on uvloop when it is installed."""
+        pytest.importorskip("uvloop")
+        assert lifecycle.run(job_tree(), backend_options={"use_uvloop": True}).ok
+
+    def test_failure_prints_the_report_and_exits_one(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A failing component makes run() print the report and exit with FAILURE."""
+        with pytest.raises(SystemExit) as info:
+            lifecycle.run(job_tree(fail=True))
+        assert info.value.code == ExitCode.FAILURE
+        assert "run: RuntimeError: disk full" in capsys.readouterr().err
+
+    def test_teardown_failure_in_a_clean_stop_exits_one(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A teardown error during a normal stop is not raised, but run() still exits 1."""
+        sup = job_tree()
+
+        @sup.component
+        async def cache() -> object:
+            yield
+            raise OSError("flush")
+
+        with pytest.raises(SystemExit) as info:
+            lifecycle.run(sup)
+        assert info.value.code == ExitCode.FAILURE
+        assert "stop: OSError: flush" in capsys.readouterr().err
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"backend": "curio"}, "`backend` must be 'asyncio' or 'trio'"),
+            ({"policy": 5}, "`policy` must be a lifecycle.ShutdownPolicy"),
+        ],
+    )
+    def test_usage_errors_exit_two(
+        self,
+        kwargs: dict[str, object],
+        message: str,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Bad arguments are configuration errors: printed, exit code USAGE, nothing started."""
+        with pytest.raises(SystemExit) as info:
+            lifecycle.run(job_tree(), **kwargs)  # type: ignore[arg-type]
+        assert info.value.code == ExitCode.USAGE
+        assert message in capsys.readouterr().err
+
+    def test_missing_uvloop_is_named(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        """Asking for uvloop without it installed says which package is missing."""
+        real = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "uvloop" else real(name))
+        with pytest.raises(SystemExit) as info:
+            lifecycle.run(job_tree(), backend_options={"use_uvloop": True})
+        assert info.value.code == ExitCode.USAGE
+        assert "pip install uvloop" in capsys.readouterr().err
+
+
+class TestLogging:
+    def test_user_configuration_is_left_alone(self) -> None:
+        """When structlog is configured already, run() does not touch it."""
+        structlog.configure(processors=[structlog.processors.JSONRenderer()])
+        assert configure_logging() is False
+
+    @pytest.mark.parametrize(("fmt", "renderer"), [("json", "JSONRenderer"), ("console", "ConsoleRenderer")])
+    def test_format_variable_picks_the_renderer(self, monkeypatch: pytest.MonkeyPatch, fmt: str, renderer: str) -> None:
+        """LIFECYCLE_LOG_FORMAT chooses JSON lines or console output."""
+        monkeypatch.setenv("LIFECYCLE_LOG_FORMAT", fmt)
+        assert configure_logging() is True
+        assert type(structlog.get_config()["processors"][-1]).__name__ == renderer
+
+    @pytest.mark.parametrize(
+        ("variable", "value", "message"),
+        [
+            ("LIFECYCLE_LOG_FORMAT", "xml", "LIFECYCLE_LOG_FORMAT='xml' is not valid"),
+            ("LIFECYCLE_LOG_LEVEL", "chatty", "LIFECYCLE_LOG_LEVEL='chatty' is not a log level"),
+        ],
+    )
+    def test_bad_variables_are_configuration_errors(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        variable: str,
+        value: str,
+        message: str,
+    ) -> None:
+        """A bad logging variable is a ConfigurationError naming it and its value."""
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(lifecycle.ConfigurationError, match=message):
+            configure_logging()
