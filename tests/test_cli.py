@@ -82,6 +82,28 @@ def app(tmp_path: Path) -> Path:
             """,
         ),
     )
+    (tmp_path / "swallow.py").write_text(
+        textwrap.dedent(
+            """
+            import anyio, lifecycle
+            from lifecycle import ShutdownPolicy
+            from supervisors import Supervisor
+
+            tree = Supervisor("svc", policy=ShutdownPolicy(graceful=0.5, forceful=0.5, terminate=0.5))
+
+            @tree.component
+            async def blocker(ctx: lifecycle.Context) -> None:
+                ctx.ready()
+                print("ready", flush=True)
+                while True:
+                    try:
+                        await anyio.sleep_forever()
+                    except anyio.get_cancelled_exc_class():
+                        with anyio.CancelScope(shield=True):  # swallows every cancellation
+                            await anyio.sleep(0.05)
+            """,
+        ),
+    )
     (tmp_path / "broken.py").write_text(
         textwrap.dedent(
             """
@@ -178,9 +200,20 @@ class TestRunWithSignals:
         assert re.search(r"svc/api +NORMAL +forced +FORCEFUL", err)
 
     @pytest.mark.parametrize("backend", BACKENDS)
-    def test_blocked_loop_ends_in_a_hard_exit_with_the_stack(self, app: Path, backend: str) -> None:
-        """A teardown that blocks the loop ends the process at the terminate deadline with code 3 and its stack."""
-        with start(app, "run", "stubborn:tree", "--backend", backend) as proc:
+    @pytest.mark.parametrize(
+        ("module", "culprit"),
+        [("stubborn", "time.sleep(60)"), ("swallow", "await anyio.sleep(0.05)")],
+        ids=["blocks-the-loop", "swallows-cancellation"],
+    )
+    def test_stubborn_component_ends_in_a_hard_exit_with_its_stack(
+        self,
+        app: Path,
+        backend: str,
+        module: str,
+        culprit: str,
+    ) -> None:
+        """A component that blocks the loop or swallows cancellation: exit 3 at the deadline, with its stack."""
+        with start(app, "run", f"{module}:tree", "--backend", backend) as proc:
             wait_for_line(proc.stdout, "ready")
             began = time.monotonic()
             proc.send_signal(signal.SIGTERM)
@@ -188,7 +221,7 @@ class TestRunWithSignals:
         assert proc.returncode == ExitCode.TERMINATED, err
         assert 1.0 <= time.monotonic() - began < 15
         assert '"tree.terminated"' in err
-        assert "time.sleep(60)" in err
+        assert culprit in err
         assert re.search(r"svc/blocker +NORMAL +stubborn", err)
 
     @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="SIGUSR1 is POSIX-only")
