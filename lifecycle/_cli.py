@@ -17,7 +17,8 @@ import attrs
 from ._errors import ConfigurationError
 from ._policy import ShutdownPolicy
 from ._render import render_check, render_dot, render_mermaid, render_text
-from ._runner import ExitCode, run
+from ._report import ShutdownReport
+from ._runner import ExitCode, execute
 from ._running import as_spec
 from ._tree import Tree, TreeInfo
 
@@ -112,15 +113,13 @@ def _policy(args: argparse.Namespace) -> ShutdownPolicy | None:
 def _run(obj: object, args: argparse.Namespace) -> int:
     options = {"use_uvloop": True} if getattr(args, "uvloop", False) else None
     report_json: Path | None = getattr(args, "report_json", None)
-    try:
-        report = run(obj, backend=args.backend, backend_options=options, policy=_policy(args))
-    except SystemExit as exit_:
-        if report_json is not None and exit_.code == ExitCode.FAILURE:
-            _error(f"no JSON report written to {report_json}: the tree failed")
-        raise
+
+    def write_json(report: ShutdownReport) -> None:
+        if report_json is not None:
+            report_json.write_text(report.to_json() + "\n")
+
+    report = execute(obj, backend=args.backend, backend_options=options, policy=_policy(args), on_report=write_json)
     print(report, file=sys.stderr)  # noqa: T201 - the command's own output
-    if report_json is not None:
-        report_json.write_text(report.to_json() + "\n")
     return ExitCode.OK
 
 
@@ -160,7 +159,12 @@ def _parser() -> argparse.ArgumentParser:
             metavar="S",
             help=f"{phase} budget in seconds (default: LIFECYCLE_{phase.upper()}_TIMEOUT or {default})",
         )
-    p_run.add_argument("--report-json", type=Path, metavar="PATH", help="also write the report as JSON to PATH")
+    p_run.add_argument(
+        "--report-json",
+        type=Path,
+        metavar="PATH",
+        help="also write the report as JSON to PATH (after failures and hard exits too)",
+    )
 
     p_check = sub.add_parser(
         "check",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import importlib.util
+import math
 import os
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal, final
 
 import anyio
@@ -23,7 +24,7 @@ from ._policy import Phase, ShutdownPolicy
 from ._report import ComponentReport, ShutdownReport, StopReason
 from ._running import RunningTree, as_spec, running
 
-__all__ = ["ExitCode", "run"]
+__all__ = ["ExitCode", "execute", "run"]
 
 _log = structlog.get_logger("lifecycle")
 
@@ -65,8 +66,9 @@ class _Watchdog:
     prints the report and exits with ``ExitCode.TERMINATED``.
     """
 
-    def __init__(self, tree: RunningTree) -> None:
+    def __init__(self, tree: RunningTree, on_report: Callable[[ShutdownReport], None] | None) -> None:
         self._tree = tree
+        self._on_report = on_report
         self._lock = threading.Condition()
         self._deadline: float | None = None
         self._done = False
@@ -100,7 +102,8 @@ class _Watchdog:
                 left = self._deadline - time.monotonic()
                 if left <= 0:
                     break
-                self._lock.wait(left)
+                # An infinite budget (math.inf) means no hard exit: wait to be closed.
+                self._lock.wait(None if math.isinf(left) else left)
             if self._done:
                 return
         self._hard_exit()
@@ -125,7 +128,10 @@ class _Watchdog:
                 _log.critical("component.stubborn", component=stuck.path, stack="".join(stuck.stack()))
             if loop_stack:
                 _log.critical("loop.stack", stack=loop_stack)
-            _print(str(_report_now(self._tree)))
+            report = _report_now(self._tree)
+            _print(str(report))
+            if self._on_report is not None:
+                self._on_report(report)
         except BaseException:  # noqa: BLE001 - reporting must never stop the exit
             traceback.print_exc()
         finally:
@@ -215,6 +221,23 @@ def run(
             report is printed to stderr first), ``USAGE`` for a configuration
             error (printed to stderr); ``TERMINATED`` ends the process directly.
     """
+    return execute(root, backend=backend, backend_options=backend_options, policy=policy, signals=signals)
+
+
+def execute(
+    root: object,
+    *,
+    backend: Literal["asyncio", "trio"] = "asyncio",
+    backend_options: Mapping[str, object] | None = None,
+    policy: ShutdownPolicy | None = None,
+    signals: bool = True,
+    on_report: Callable[[ShutdownReport], None] | None = None,
+) -> ShutdownReport:
+    """
+    :func:`run`, with *on_report* called with the report however the run ends.
+
+    On a hard exit it is called from the watchdog thread, just before the exit.
+    """
     try:
         configure_logging()
         options = _check_backend(backend, backend_options)
@@ -228,7 +251,7 @@ def run(
     async def main() -> None:
         async with running(root, signals=signals, policy=policy) as tree:
             holder.append(tree)
-            watchdog = _Watchdog(tree)
+            watchdog = _Watchdog(tree, on_report)
             tree._stop_listeners.append(watchdog.arm)
             try:
                 await tree.wait()
@@ -238,20 +261,32 @@ def run(
                         await tree.wait()
                 watchdog.close()
 
+    failed: BaseExceptionGroup[BaseException] | None = None
     try:
         anyio.run(main, backend=backend, backend_options=options)
     except ConfigurationError as exc:
         _print(f"lifecycle: configuration error: {exc}")
         raise SystemExit(ExitCode.USAGE) from None
     except BaseExceptionGroup as group:
-        report = holder[0].report if holder else None
+        failed = group
+    return _conclude(holder[0].report if holder else None, failed, on_report)
+
+
+def _conclude(
+    report: ShutdownReport | None,
+    failed: BaseExceptionGroup[BaseException] | None,
+    on_report: Callable[[ShutdownReport], None] | None,
+) -> ShutdownReport:
+    """Hand the report over and turn failures into the documented exit codes."""
+    if report is not None and on_report is not None:
+        on_report(report)
+    if failed is not None:
         if report is not None:
             _print(str(report))
-        _log.error("tree.failed", errors=[str(e) for e in group.exceptions])
-        if not all(isinstance(e, LifecycleError) for e in group.exceptions):
-            raise
-        raise SystemExit(ExitCode.FAILURE) from None
-    report = holder[0].report
+        _log.error("tree.failed", errors=[str(e) for e in failed.exceptions])
+        if not all(isinstance(e, LifecycleError) for e in failed.exceptions):
+            raise failed
+        raise SystemExit(ExitCode.FAILURE)
     assert report is not None  # noqa: S101 - running() sets it before returning
     if not report.ok:
         _print(str(report))

@@ -242,10 +242,10 @@ class TestRunWithSignals:
 
 
 class TestExitCodes:
-    def test_start_failure_exits_one_with_the_report(self, app: Path) -> None:
-        """A component that fails to start makes `lifecycle run` exit 1 and print the report."""
+    def test_start_failure_exits_one_with_the_report(self, app: Path, tmp_path: Path) -> None:
+        """A component that fails to start: exit 1, the report on stderr and in --report-json."""
         proc = subprocess.run(
-            lifecycle_cmd("run", "broken:factory"),
+            lifecycle_cmd("run", "broken:factory", "--report-json", str(tmp_path / "r.json")),
             cwd=app,
             env=env(),
             capture_output=True,
@@ -255,6 +255,8 @@ class TestExitCodes:
         )
         assert proc.returncode == ExitCode.FAILURE
         assert re.search(r"svc/db +NORMAL +failed .*start: ConnectionRefusedError: db:5432", proc.stderr)
+        data = json.loads((tmp_path / "r.json").read_text())
+        assert data["components"][0]["error"]["type"] == "ConnectionRefusedError"
 
     def test_configuration_error_exits_two(self, app: Path) -> None:
         """An unknown dependency is reported with a suggestion and exit code 2; nothing runs."""

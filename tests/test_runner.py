@@ -125,3 +125,12 @@ class TestLogging:
         monkeypatch.setenv(variable, value)
         with pytest.raises(lifecycle.ConfigurationError, match=message):
             configure_logging()
+
+
+def test_infinite_budgets_disable_the_hard_exit() -> None:
+    """With math.inf budgets, a signal-free stop still completes and the watchdog never fires."""
+    report = lifecycle.run(
+        job_tree(),
+        policy=lifecycle.ShutdownPolicy(graceful=float("inf"), forceful=float("inf"), terminate=float("inf")),
+    )
+    assert report.ok
