@@ -369,8 +369,13 @@ class Child:
         timed_out = threading.Event()
         with err_path.open("wb") as err:
             spawned = time.perf_counter()
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, cwd=ROOT, env=env)
-            assert proc.stdout is not None
+            proc = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, cwd=ROOT, env=env
+            )
+            stdout = proc.stdout
+            if stdout is None:  # pragma: no cover - stdout=PIPE always gives one
+                msg = "subprocess.Popen gave no stdout pipe"
+                raise RuntimeError(msg)
 
             def kill() -> None:
                 timed_out.set()
@@ -380,7 +385,7 @@ class Child:
             watchdog = threading.Timer(self.timeout, kill)
             watchdog.start()
             try:
-                ready = _read_ready(proc.stdout)
+                ready = _read_ready(stdout)
                 startup = time.perf_counter() - spawned
                 t0 = time.perf_counter()
                 if ready:
@@ -389,8 +394,8 @@ class Child:
                 t1 = time.perf_counter()
             finally:
                 watchdog.cancel()
-            rest = proc.stdout.read()
-            proc.stdout.close()
+            rest = stdout.read()
+            stdout.close()
         stopped = _stopped_at(rest)
         error = ""
         if timed_out.is_set():
@@ -541,7 +546,10 @@ def times_table(results: Results, backends: Sequence[str], aiomisc: bool) -> str
     lines = [
         "## SIGTERM to exit (ms; median over the rounds)",
         "",
-        "| backend | program | SIGTERM to exit | min to max | stop (in loop) | teardown (exit) | spawn to ready | exit codes |",
+        (
+            "| backend | program | SIGTERM to exit | min to max | stop (in loop) | teardown (exit) "
+            "| spawn to ready | exit codes |"
+        ),
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for backend in backends:

@@ -61,7 +61,8 @@ def configure_logging() -> bool:
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
+        # No cache_logger_on_first_use: cached loggers would ignore later
+        # reconfiguration, such as structlog.testing.capture_logs() in tests.
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
     )
     return True

@@ -1,4 +1,4 @@
-"""Smoke tests of ``benchmarks/bench_core.py``: it runs and prints its tables (timings are never asserted)."""
+"""Smoke tests of the scripts in ``benchmarks/``: they run and print their tables (timings are never asserted)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "bench_core.py"
+PROFILER = ROOT / "benchmarks" / "profile_core.py"
 
 
-def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+def run_bench(*args: str, script: Path = SCRIPT) -> subprocess.CompletedProcess[str]:
     # -W error: a warning raised inside the benchmark fails the test, as in the suite.
     return subprocess.run(
-        [sys.executable, "-W", "error", str(SCRIPT), *args],
+        [sys.executable, "-W", "error", str(script), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -60,3 +61,14 @@ class TestBenchCore:
 
         assert result.returncode == 2
         assert "unknown backend(s) ['curio']" in result.stderr
+
+
+class TestProfileCore:
+    def test_tiny_run_prints_start_and_stop_profiles(self, tmp_path: Path) -> None:
+        """A tiny profile prints one table for the start and one for the stop, and writes both files."""
+        result = run_bench("--n", "30", "--limit", "3", "--out", str(tmp_path), script=PROFILER)
+
+        assert result.returncode == 0, result.stderr
+        assert "## asyncio: tree start, N = 30" in result.stdout
+        assert "## asyncio: tree stop, N = 30" in result.stdout
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["asyncio_start.prof", "asyncio_stop.prof"]
