@@ -71,6 +71,7 @@ class Supervisor:
 
     __slots__ = (
         "_graph",
+        "_index",
         "_restarts",
         "_running",
         "_specs",
@@ -108,6 +109,7 @@ class Supervisor:
         self.backoff = backoff
         self.policy = policy
         self._specs: list[ComponentSpec] = []
+        self._index: dict[str, int] = {}
         self._restarts: list[Restart] = []
         self._graph: Graph | None = None
         self._running = False
@@ -230,9 +232,10 @@ class Supervisor:
                 policy=policy,
             )
         _check_option(restart, Restart, "restart", f"component {spec.name!r}")
-        if any(s.name == spec.name for s in self._specs):
+        if spec.name in self._index:
             msg = f"Supervisor {self.name!r} already has a component named {spec.name!r}; pass a different `name=`."
             raise ConfigurationError(msg)
+        self._index[spec.name] = len(self._specs)
         self._specs.append(spec)
         self._restarts.append(restart)
         self._graph = None
@@ -245,9 +248,8 @@ class Supervisor:
 
     def restart_of(self, name: str) -> Restart:
         """Return the restart type the child *name* was registered with."""
-        for spec, restart in zip(self._specs, self._restarts, strict=True):
-            if spec.name == name:
-                return restart
+        if name in self._index:
+            return self._restarts[self._index[name]]
         msg = f"Supervisor {self.name!r} has no child named {name!r}."
         raise KeyError(msg)
 
