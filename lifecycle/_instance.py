@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import traceback
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, final
@@ -25,7 +25,6 @@ from ._tasks import TaskHandle
 
 __all__ = ["ComponentInstance", "failure_group", "flatten_failures", "stop_instances"]
 
-_log = structlog.get_logger("lifecycle")
 
 Callback = Callable[["ComponentInstance"], None]
 
@@ -155,20 +154,22 @@ class ComponentInstance:
         "_agen",
         "_body",
         "_children_reports",
+        "_coro",
         "_done",
         "_errors",
         "_exit_callbacks",
         "_is_ready",
         "_live_children",
+        "_log",
         "_ready_callbacks",
         "_self_stopped",
         "_shields",
         "_subscribed",
-        "_task",
         "_task_errors",
         "_tasks",
         "_tasks_idle",
         "_tg",
+        "_wake",
         "ctx",
         "escalation",
         "exit_order",
@@ -223,17 +224,23 @@ class ComponentInstance:
         self._ready_callbacks: list[Callback] = []
         self._exit_callbacks: list[Callback] = []
         self._body: anyio.CancelScope | None = None
-        self._task: anyio.TaskInfo | None = None
+        self._coro: Coroutine[Any, Any, None] | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._tasks: set[TaskHandle[Any]] = set()
         self._tasks_idle: anyio.Event | None = None
         self._shields: set[ShieldedScope] = set()
         self._subscribed = False
         self._agen: AsyncGenerator[object, None] | None = None
+        self._wake: anyio.Event | None = None
         self._live_children: dict[ComponentInstance, None] = {}
         # An instance created inside a component (by a supervisor) belongs to it.
         owner = current_owner.get()
         self.parent = owner if isinstance(owner, ComponentInstance) else None
+        # Bound once per tree (from the configuration in force when the tree is
+        # built), so that a debug event that is filtered out costs nothing.
+        self._log: structlog.typing.FilteringBoundLogger = (
+            self.parent._log if self.parent is not None else structlog.get_logger("lifecycle").bind()
+        )
 
     # -- the owner's side ------------------------------------------------------
 
@@ -286,7 +293,9 @@ class ComponentInstance:
         self._tg = task_group
         if self.parent is not None:
             self.parent._live_children[self] = None
-        task_group.start_soon(self._run, name=f"lifecycle:{self.path}")
+        # The coroutine is kept for stack(); it is cheaper than get_current_task().
+        coro = self._coro = self._run()
+        task_group.start_soon(lambda: coro, name=f"lifecycle:{self.path}")
 
     def begin_stop(self, escalation: Escalation) -> None:
         """
@@ -306,13 +315,15 @@ class ComponentInstance:
         self.stop_began = anyio.current_time()
         if self.state in {State.STARTING, State.RUNNING}:
             self.state = State.STOPPING
-        _log.debug("component.stopping", component=self.path, phase=self.escalation.phase.name)
+        self._log.debug("component.stopping", component=self.path)
         if self.ctx._stopping is not None:
             self.ctx._stopping.set()
         if self._shields:
             self._subscribe()
             self._update_shields()
-        if self._body is not None:
+        if self._wake is not None:
+            self._wake.set()
+        elif self._body is not None:
             self._body.cancel()
 
     async def wait(self) -> None:
@@ -392,9 +403,9 @@ class ComponentInstance:
         Frames of anyio and of this package are left out when any other frame
         remains, so the stack shows the component's own code.
         """
-        if self._task is None:
+        if self._coro is None:
             return []
-        frames = _frames(self._task.coro)
+        frames = _frames(self._coro)
         own = [f for f in frames if not f.f_code.co_filename.startswith(_FRAMEWORK_DIRS)]
         summary = traceback.StackSummary.extract((f, f.f_lineno) for f in own or frames)
         return summary.format()
@@ -429,7 +440,7 @@ class ComponentInstance:
         self.ready_at = anyio.current_time()
         if self.state is State.STARTING:
             self.state = State.RUNNING
-        _log.debug("component.ready", component=self.path)
+        self._log.debug("component.ready", component=self.path)
         for callback in self._ready_callbacks:
             callback(self)
 
@@ -463,7 +474,7 @@ class ComponentInstance:
             self._record(error)
         else:
             self._task_errors.append(error)
-            _log.error("task.failed", component=self.path, task=handle.name, exc_info=error)
+            self._log.error("task.failed", component=self.path, task=handle.name, exc_info=error)
 
     def _task_exited(self, handle: TaskHandle[Any]) -> None:
         self._tasks.discard(handle)
@@ -480,9 +491,11 @@ class ComponentInstance:
         nested = flatten_failures([(self.path, stage, error)]) if _from_children(error) else []
         if nested:
             # A supervisor passing on its children's failures: they were logged already.
-            _log.error("component.failed", component=self.path, stage=stage, children=[_path_of(e) for e in nested])
+            self._log.error(
+                "component.failed", component=self.path, stage=stage, children=[_path_of(e) for e in nested]
+            )
         else:
-            _log.error("component.failed", component=self.path, stage=stage, exc_info=error)
+            self._log.error("component.failed", component=self.path, stage=stage, exc_info=error)
         if self.escalation is None:
             # A failed component stops itself: its teardown and shielded scopes get
             # the budgets of its policy, measured from the failure.
@@ -514,10 +527,9 @@ class ComponentInstance:
     # -- the task ----------------------------------------------------------------
 
     async def _run(self) -> None:
-        self._task = anyio.get_current_task()
         current_owner.set(self)
         self.started_at = anyio.current_time()
-        _log.debug("component.starting", component=self.path)
+        self._log.debug("component.starting", component=self.path)
         try:
             # Shielded: outer cancellation never reaches a component; its owner stops it.
             with anyio.CancelScope(shield=True) as body:
@@ -542,38 +554,47 @@ class ComponentInstance:
         cancelled = anyio.get_cancelled_exc_class()
         try:
             if spec.style is Style.GENERATOR:
-                agen: AsyncGenerator[object, None] = spec.call(**kwargs)
-                self._agen = agen
-                try:
-                    value = await agen.__anext__()
-                except StopAsyncIteration:
-                    self._agen = None
-                    msg = (
-                        f"Async generator component {self.path!r} returned without yielding; "
-                        "it must yield exactly once, the value it provides."
-                    )
-                    raise UsageError(msg) from None
-                self._ready_called(value, by_yield=True)
-                await anyio.sleep_forever()
+                await self._run_generator(spec.call(**kwargs))
             else:
-                if not spec.wants_ctx:
-                    self._ready_called(None)
-                await spec.call(**kwargs)
-                if not self._is_ready and self.escalation is None:
-                    if not spec.main:
-                        msg = (
-                            f"Component {self.path!r} returned before calling ctx.ready(); call "
-                            "ctx.ready() once it has started, or register it with main=True if it "
-                            "is a job that finishes."
-                        )
-                        raise UsageError(msg)  # noqa: TRY301 - recorded as its start failure below
-                    self._ready_called(None)
+                await self._run_function(spec.call, kwargs)
         except cancelled:
             if body.cancel_called:
                 raise
             self._record(UsageError(f"Component {self.path!r} raised a cancellation that nobody requested."))
         except BaseException as exc:  # noqa: BLE001 - recorded, reported with its name, raised by the owner
             self._record(exc)
+
+    async def _run_generator(self, agen: AsyncGenerator[object, None]) -> None:
+        self._agen = agen
+        try:
+            value = await agen.__anext__()
+        except StopAsyncIteration:
+            self._agen = None
+            msg = (
+                f"Async generator component {self.path!r} returned without yielding; "
+                "it must yield exactly once, the value it provides."
+            )
+            raise UsageError(msg) from None
+        self._ready_called(value, by_yield=True)
+        # A resource has no body to interrupt: its stop sets this event (cheaper
+        # than a cancellation), and its teardown runs next.
+        self._wake = anyio.Event()
+        if self.escalation is None:
+            await self._wake.wait()
+
+    async def _run_function(self, call: Callable[..., Awaitable[object]], kwargs: dict[str, object]) -> None:
+        if not self.spec.wants_ctx:
+            self._ready_called(None)
+        await call(**kwargs)
+        if not self._is_ready and self.escalation is None:
+            if not self.spec.main:
+                msg = (
+                    f"Component {self.path!r} returned before calling ctx.ready(); call "
+                    "ctx.ready() once it has started, or register it with main=True if it "
+                    "is a job that finishes."
+                )
+                raise UsageError(msg)
+            self._ready_called(None)
 
     async def _teardown(self, agen: AsyncGenerator[object, None]) -> None:
         cancelled = anyio.get_cancelled_exc_class()
@@ -594,7 +615,10 @@ class ComponentInstance:
                 self._record(UsageError(msg), "stop")
         if scope.cancelled_caught:
             phase = self.escalation.phase.name if self.escalation is not None else None
-            _log.warning("component.teardown_cut_off", component=self.path, phase=phase)
+            self._log.warning("component.teardown_cut_off", component=self.path, phase=phase)
+        self._agen = None  # no reference kept: the loop's asyncgen hooks can forget it
+        if getattr(agen, "ag_frame", True) is None:  # finished: nothing to finalize
+            return
         # Finalize a generator that is still suspended; anything it awaits now is cancelled.
         with anyio.CancelScope(shield=True) as closing:
             closing.cancel()
@@ -624,7 +648,7 @@ class ComponentInstance:
         if self.escalation is not None:
             self.escalation.unsubscribe(self)
             self.escalation.release()
-        _log.debug("component.stopped", component=self.path, failed=bool(self._errors))
+        self._log.debug("component.stopped", component=self.path, failed=bool(self._errors))
         callbacks, self._exit_callbacks = self._exit_callbacks, []
         for callback in callbacks:
             callback(self)
@@ -701,7 +725,7 @@ async def stop_instances(  # noqa: C901, PLR0912, PLR0915 - the escalation loop 
                 if stage is None and now >= esc.end(Phase.FORCEFUL):
                     warned[instance] = Phase.FORCEFUL
                     if culprit:
-                        _log.warning(
+                        instance._log.warning(
                             "component.stubborn",
                             component=instance.path,
                             phase=Phase.TERMINATE.name,
@@ -710,7 +734,7 @@ async def stop_instances(  # noqa: C901, PLR0912, PLR0915 - the escalation loop 
                 elif stage is Phase.FORCEFUL and now >= esc.end(Phase.TERMINATE):
                     warned[instance] = Phase.TERMINATE
                     if culprit:
-                        _log.error(
+                        instance._log.error(
                             "component.stubborn_past_terminate",
                             component=instance.path,
                             stack="".join(instance.stack()),

@@ -348,18 +348,21 @@ class Supervisor:
         self._running = True
         failures: list[BaseException] = []
         try:
-            async with anyio.create_task_group() as task_group:
-                run = _Run(self, ctx, task_group, graph)
-                try:
+            # Shielded: this supervisor learns of its stop through ctx.stopping and
+            # stops its children itself, in order. Leaving its children's task group
+            # inside its cancelled body would also make anyio re-deliver that
+            # cancellation across all of them whenever one of them ends.
+            with anyio.CancelScope(shield=True):
+                async with anyio.create_task_group() as task_group:
+                    run = _Run(self, ctx, task_group, graph)
+                    task_group.start_soon(run.watch_stop, name=f"lifecycle:{ctx.path}:stop-watch")
                     if await run.start():
                         ctx.ready(self)
                         await run.supervise()
-                finally:
-                    with anyio.CancelScope(shield=True):
-                        if ctx.escalation is None:  # a start failure
-                            ctx.request_stop("a child failed to start")
-                        assert ctx.escalation is not None  # noqa: S101 - set by request_stop
-                        await run.stop_all(ctx.escalation)
+                    if ctx.escalation is None:  # a start failure, a failure, or main returned
+                        ctx.request_stop("a child failed to start")
+                    assert ctx.escalation is not None  # noqa: S101 - set by request_stop
+                    await run.stop_all(ctx.escalation)
                     failures = run.failures()
         finally:
             self._running = False
@@ -388,6 +391,7 @@ class _Run:
         "sup",
         "task_group",
         "wakeup",
+        "watch_scope",
     )
 
     def __init__(self, sup: Supervisor, ctx: Context, task_group: anyio.abc.TaskGroup, graph: Graph) -> None:
@@ -400,6 +404,7 @@ class _Run:
         self.exited: list[ComponentInstance] = []
         self.wakeup = anyio.Event()
         self.stopping = False
+        self.watch_scope = anyio.CancelScope()
 
     def on_exit(self, instance: ComponentInstance) -> None:
         if not self.stopping:
@@ -410,11 +415,19 @@ class _Run:
         await self.wakeup.wait()
         self.wakeup = anyio.Event()
 
+    async def watch_stop(self) -> None:
+        """Wake the supervisor's loops when its stop begins; end when the stop is done."""
+        with self.watch_scope:
+            await self.ctx.stopping.wait()
+            self.wakeup.set()
+
     async def start(self) -> bool:
-        """Start the waves; return ``False`` after a start failure."""
+        """Start the waves; return ``False`` after a start failure or when the stop began."""
         ctx = self.ctx
         specs = self.sup.children
         for number, wave in enumerate(self.graph.start_waves):
+            if ctx.escalation is not None:
+                return False
             names = [specs[i].name for i in wave]
             _log.info(
                 "tree.wave_starting",
@@ -450,6 +463,8 @@ class _Run:
                 instance.start_soon(self.task_group)
             while pending:
                 await self._next_event()
+                if ctx.escalation is not None:
+                    return False
                 if any(i.failed for i in self.exited):
                     _log.error(
                         "tree.start_failed",
@@ -468,6 +483,8 @@ class _Run:
         """Return when a child fails or a ``main`` child returns."""
         while True:
             while not self.exited:
+                if self.ctx.escalation is not None:
+                    return
                 await self._next_event()
             exited, self.exited = self.exited, []
             for instance in exited:
@@ -484,6 +501,7 @@ class _Run:
     async def stop_all(self, escalation: Escalation) -> None:
         """Stop every child wave by wave and hand their reports to the context."""
         self.stopping = True
+        self.watch_scope.cancel()
         for number, wave in enumerate(self.graph.stop_waves):
             batch = [i for i in (self.instances[n] for n in wave) if i is not None and not i.done]
             if batch:
