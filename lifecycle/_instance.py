@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 import structlog
 
+from ._backends import Waker, current_primitives
 from ._context import Context
 from ._errors import ComponentError, Stage, UsageError
 from ._escalation import Escalation, combine_policies
@@ -157,10 +158,12 @@ class ComponentInstance:
         "_coro",
         "_done",
         "_errors",
+        "_event",
         "_exit_callbacks",
         "_is_ready",
         "_live_children",
         "_log",
+        "_now",
         "_ready_callbacks",
         "_self_stopped",
         "_shields",
@@ -231,7 +234,7 @@ class ComponentInstance:
         self._shields: set[ShieldedScope] = set()
         self._subscribed = False
         self._agen: AsyncGenerator[object, None] | None = None
-        self._wake: anyio.Event | None = None
+        self._wake: Waker | None = None
         self._live_children: dict[ComponentInstance, None] = {}
         # An instance created inside a component (by a supervisor) belongs to it.
         owner = current_owner.get()
@@ -241,6 +244,15 @@ class ComponentInstance:
         self._log: structlog.typing.FilteringBoundLogger = (
             self.parent._log if self.parent is not None else structlog.get_logger("lifecycle").bind()
         )
+        # The loop's clock and event type, resolved once per tree: cheaper than
+        # anyio's per-call backend detection on every start and stop.
+        self._now: Callable[[], float]
+        self._event: Callable[[], Waker]
+        if self.parent is not None:
+            self._now, self._event = self.parent._now, self.parent._event
+        else:
+            primitives = current_primitives()
+            self._now, self._event = primitives.clock, primitives.event
 
     # -- the owner's side ------------------------------------------------------
 
@@ -312,7 +324,7 @@ class ComponentInstance:
         if self.escalation is not None or self._done:
             return
         self.escalation = escalation.restrict(self.spec.policy)
-        self.stop_began = anyio.current_time()
+        self.stop_began = self._now()
         if self.state in {State.STARTING, State.RUNNING}:
             self.state = State.STOPPING
         self._log.debug("component.stopping", component=self.path)
@@ -437,7 +449,7 @@ class ComponentInstance:
             raise UsageError(msg)
         self._is_ready = True
         self.value = value
-        self.ready_at = anyio.current_time()
+        self.ready_at = self._now()
         if self.state is State.STARTING:
             self.state = State.RUNNING
         self._log.debug("component.ready", component=self.path)
@@ -528,7 +540,7 @@ class ComponentInstance:
 
     async def _run(self) -> None:
         current_owner.set(self)
-        self.started_at = anyio.current_time()
+        self.started_at = self._now()
         self._log.debug("component.starting", component=self.path)
         try:
             # Shielded: outer cancellation never reaches a component; its owner stops it.
@@ -578,7 +590,7 @@ class ComponentInstance:
         self._ready_called(value, by_yield=True)
         # A resource has no body to interrupt: its stop sets this event (cheaper
         # than a cancellation), and its teardown runs next.
-        self._wake = anyio.Event()
+        self._wake = self._event()
         if self.escalation is None:
             await self._wake.wait()
 
@@ -640,7 +652,7 @@ class ComponentInstance:
 
     def _finish(self) -> None:
         self._done = True
-        self.stopped_at = anyio.current_time()
+        self.stopped_at = self._now()
         self.exit_order = next(_exit_counter)
         if self.parent is not None:
             self.parent._live_children.pop(self, None)

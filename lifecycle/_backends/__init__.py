@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol, final
 
-__all__ = ["current_scheduler"]
+import attrs
+
+__all__ = ["Primitives", "current_primitives", "current_scheduler"]
 
 Scheduler = Callable[[Callable[[], None]], None]
+
+
+class Waker(Protocol):
+    """A one-shot event: ``set()`` wakes ``wait()``; ``wait()`` is a checkpoint."""
+
+    def set(self) -> None:
+        """Wake the waiter (idempotent)."""
+
+    async def wait(self) -> object:
+        """Wait until set; cancellable by anyio cancel scopes."""
+
+
+@final
+@attrs.frozen
+class Primitives:
+    """The current loop's clock and one-shot event, resolved once per tree (hot paths)."""
+
+    clock: Callable[[], float]
+    event: Callable[[], Waker]
 
 
 def _running_trio() -> bool:
@@ -35,3 +57,20 @@ def current_scheduler() -> Scheduler:
     from . import _asyncio  # noqa: PLC0415 - imported only on that backend
 
     return _asyncio.current_scheduler()
+
+
+def current_primitives() -> Primitives:
+    """
+    Return the running loop's clock and event type.
+
+    They are what :func:`anyio.current_time` and :class:`anyio.Event` use, minus
+    anyio's per-call backend detection: a tree resolves them once and its
+    components use them on every start and stop.
+    """
+    if _running_trio():
+        from . import _trio  # noqa: PLC0415 - imported only on that backend
+
+        return _trio.current_primitives()
+    from . import _asyncio  # noqa: PLC0415 - imported only on that backend
+
+    return _asyncio.current_primitives()

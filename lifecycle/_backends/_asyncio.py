@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from . import Primitives
+
 
 def current_scheduler() -> Callable[[Callable[[], None]], None]:
     """Return a thread-safe ``call_soon`` for the running loop that ignores a closed loop."""
@@ -17,3 +19,8 @@ def current_scheduler() -> Callable[[Callable[[], None]], None]:
             loop.call_soon_threadsafe(callback)
 
     return schedule
+
+
+def current_primitives() -> Primitives:
+    """Return the running loop's ``time`` and ``asyncio.Event``."""
+    return Primitives(clock=asyncio.get_running_loop().time, event=asyncio.Event)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import trio
 
+from . import Primitives
+
 
 def current_scheduler() -> Callable[[Callable[[], None]], None]:
     """Return ``TrioToken.run_sync_soon`` for the running loop, ignoring a finished run."""
@@ -18,3 +20,8 @@ def current_scheduler() -> Callable[[Callable[[], None]], None]:
             token.run_sync_soon(callback)
 
     return schedule
+
+
+def current_primitives() -> Primitives:
+    """Return ``trio.current_time`` and ``trio.Event``."""
+    return Primitives(clock=trio.current_time, event=trio.Event)
