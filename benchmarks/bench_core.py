@@ -363,7 +363,7 @@ def _cpus() -> str:
     return f"{count} ({usable} usable)"
 
 
-def machine_info(args: argparse.Namespace, backends: Sequence[str], skipped: Sequence[str]) -> str:
+def machine_info(args: argparse.Namespace, backends: Sequence[str], skipped: Sequence[str], revision: str) -> str:
     """Describe the machine, the versions and the run's parameters."""
     python = f"{platform.python_version()} ({platform.python_implementation()})"
     versions = ", ".join(
@@ -374,7 +374,7 @@ def machine_info(args: argparse.Namespace, backends: Sequence[str], skipped: Seq
         "",
         f"- Python {python} on {platform.platform()}; CPUs: {_cpus()}",
         f"- {versions}",
-        f"- measured code: {_revision()}",
+        f"- measured code: {revision}",
         (
             f"- N = {args.n} tasks / components; {args.rounds} rounds after one warm-up; seed {args.seed}; "
             f"component style: {args.style}; backends: {', '.join(backends)}; clock: {args.clock}"
@@ -498,9 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     if args.no_gc:
         gc.disable()
+    # Named before the run: the modules measured are the ones imported at startup.
+    revision = _revision()
     began = time.perf_counter()
     results = run_benchmark(args, backends)
-    print(machine_info(args, backends, skipped))
+    print(machine_info(args, backends, skipped, revision))
     print(f"- the whole run took {time.perf_counter() - began:.0f} s")
     print()
     print(graph_table(results))

@@ -95,8 +95,9 @@ ASYNCIO_ONLY: Final = "n/a (aiomisc is asyncio-only)"
 #
 # Plain source text, run as scripts: the parent never imports aiomisc (it may be
 # missing, and it has no role in type-checking this file). Each takes
-# `N BACKEND SEED`, prints "ready" once everything is up and "stopped <perf_counter>"
-# once its loop has returned; BENCH_SIGTERM_PROFILE_FILE turns on cProfile between the two.
+# `N BACKEND SEED`, prints "ready <process_time>" once everything is up and
+# "stopped <perf_counter> <process_time>" once its loop has returned;
+# BENCH_SIGTERM_PROFILE_FILE turns on cProfile between the two.
 
 _PROFILER = """\
 import os
@@ -112,17 +113,17 @@ else:
 
 
 def announce_ready():
-    print("ready", flush=True)
+    print(f"ready {time.process_time()!r}", flush=True)
     if _profiler is not None:
         _profiler.enable()
 
 
 def announce_stopped():
-    stamp = time.perf_counter()
+    stamp, cpu = time.perf_counter(), time.process_time()
     if _profiler is not None:
         _profiler.disable()
         _profiler.dump_stats(_profile_file)
-    print(f"stopped {stamp!r}", flush=True)
+    print(f"stopped {stamp!r} {cpu!r}", flush=True)
 """
 
 BARE: Final = (
@@ -288,6 +289,12 @@ class Sample:
 
         startup: Seconds from spawning to ``ready``.
 
+        cpu: CPU seconds (user + system, all threads) the child used from
+            ``ready`` to its exit, from its rusage (``None`` if unknown).
+
+        stop_cpu: CPU seconds the child used from ``ready`` until its loop had
+            returned (``None`` if it never said so).
+
         returncode: The exit code (negative: killed by that signal).
 
         error: Why the sample failed, with the tail of the child's stderr.
@@ -298,6 +305,8 @@ class Sample:
     total: float
     stop: float | None
     startup: float
+    cpu: float | None
+    stop_cpu: float | None
     returncode: int
     error: str = ""
     timed_out: bool = False
@@ -318,24 +327,119 @@ def _shared_clock() -> bool:
     return "CLOCK_MONOTONIC" in time.get_clock_info("perf_counter").implementation
 
 
-def _read_ready(stdout: IO[bytes]) -> bool:
-    """Read the child's stdout up to its ``ready`` line; ``False`` at end of file."""
+def _read_ready(stdout: IO[bytes]) -> float | None:
+    """Read the child's stdout up to its ``ready`` line; return its CPU time then, ``None`` at end of file."""
     while line := stdout.readline():
-        if line.strip() == b"ready":
-            return True
-    return False
+        words = line.split()
+        if words and words[0] == b"ready":
+            return float(words[1])
+    return None
 
 
-def _stopped_at(rest: bytes) -> float | None:
+def _stopped_at(rest: bytes) -> tuple[float, float] | None:
+    """Return the child's ``perf_counter`` and CPU time when its loop had returned."""
     for line in rest.decode(errors="replace").splitlines():
-        if line.startswith("stopped "):
-            return float(line.split()[1])
+        words = line.split()
+        if words and words[0] == "stopped":
+            return float(words[1]), float(words[2])
     return None
 
 
 def _tail(path: Path, lines: int = 15) -> str:
     text = path.read_text(errors="replace").strip()
     return "\n".join(text.splitlines()[-lines:])
+
+
+@final
+@attrs.frozen
+class _Run:
+    """What the parent saw of one child: its timestamps, exit status, CPU time and last output."""
+
+    startup: float
+    t0: float
+    t1: float
+    ready_cpu: float | None
+    returncode: int
+    cpu_total: float
+    output: bytes
+    timed_out: bool
+
+
+def _spawn_and_stop(command: list[str], env: dict[str, str], err_path: Path, timeout: float) -> _Run:
+    """Spawn *command*, wait for ``ready``, send SIGTERM, reap it and time it all."""
+    timed_out = threading.Event()
+    with err_path.open("wb") as err:
+        spawned = time.perf_counter()
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, cwd=ROOT, env=env
+        )
+        stdout = proc.stdout
+        if stdout is None:  # pragma: no cover - stdout=PIPE always gives one
+            msg = "subprocess.Popen gave no stdout pipe"
+            raise RuntimeError(msg)
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        # A timer rather than a polling wait(timeout=...), which would add up to 50 ms of sleep to t1.
+        watchdog = threading.Timer(timeout, kill)
+        watchdog.start()
+        try:
+            ready_cpu = _read_ready(stdout)
+            startup = time.perf_counter() - spawned
+            t0 = time.perf_counter()
+            if ready_cpu is not None:
+                proc.send_signal(signal.SIGTERM)
+            # wait4: a blocking reap (no polling) that also gives the child's CPU usage.
+            _, status, usage = os.wait4(proc.pid, 0)
+            t1 = time.perf_counter()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        finally:
+            watchdog.cancel()
+        output = stdout.read()
+        stdout.close()
+    return _Run(
+        startup=startup,
+        t0=t0,
+        t1=t1,
+        ready_cpu=ready_cpu,
+        returncode=proc.returncode,
+        cpu_total=usage.ru_utime + usage.ru_stime,
+        output=output,
+        timed_out=timed_out.is_set(),
+    )
+
+
+def _sample(run: _Run, tag: str, err_path: Path, timeout: float) -> Sample:
+    """Turn what the parent saw into a sample, with an error message if the run failed."""
+    error = ""
+    if run.timed_out:
+        error = f"killed after the {timeout:g} s timeout"
+    elif run.ready_cpu is None:
+        error = "exited before printing ready"
+    elif run.returncode != 0:
+        error = f"exit code {run.returncode}"
+    if error:
+        error = f"{tag}: {error}\n{_tail(err_path)}"
+    stopped = _stopped_at(run.output)
+    stop = stop_cpu = cpu = None
+    if run.ready_cpu is not None:
+        cpu = run.cpu_total - run.ready_cpu
+        if stopped is not None:
+            stop_cpu = stopped[1] - run.ready_cpu
+            if _shared_clock() and stopped[0] >= run.t0:
+                stop = stopped[0] - run.t0
+    return Sample(
+        total=run.t1 - run.t0,
+        stop=stop,
+        startup=run.startup,
+        cpu=cpu,
+        stop_cpu=stop_cpu,
+        returncode=run.returncode,
+        error=error,
+        timed_out=run.timed_out,
+    )
 
 
 @final
@@ -366,55 +470,8 @@ class Child:
             env[CHILD_PROFILE_ENV] = str(self.profile_dir / f"{tag}.prof")
             err_path = self.profile_dir / f"{tag}.stderr"
         command = [sys.executable, *flags, str(self.script), str(self.n), self.backend, str(self.seed)]
-        timed_out = threading.Event()
-        with err_path.open("wb") as err:
-            spawned = time.perf_counter()
-            proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, cwd=ROOT, env=env
-            )
-            stdout = proc.stdout
-            if stdout is None:  # pragma: no cover - stdout=PIPE always gives one
-                msg = "subprocess.Popen gave no stdout pipe"
-                raise RuntimeError(msg)
-
-            def kill() -> None:
-                timed_out.set()
-                proc.kill()
-
-            # A timer rather than a polling wait(timeout=...), which would add up to 50 ms of sleep to t1.
-            watchdog = threading.Timer(self.timeout, kill)
-            watchdog.start()
-            try:
-                ready = _read_ready(stdout)
-                startup = time.perf_counter() - spawned
-                t0 = time.perf_counter()
-                if ready:
-                    proc.send_signal(signal.SIGTERM)
-                proc.wait()
-                t1 = time.perf_counter()
-            finally:
-                watchdog.cancel()
-            rest = stdout.read()
-            stdout.close()
-        stopped = _stopped_at(rest)
-        error = ""
-        if timed_out.is_set():
-            error = f"killed after the {self.timeout:g} s timeout"
-        elif not ready:
-            error = "exited before printing ready"
-        elif proc.returncode != 0:
-            error = f"exit code {proc.returncode}"
-        if error:
-            error = f"{tag}: {error}\n{_tail(err_path)}"
-        shared = _shared_clock() and stopped is not None and stopped >= t0
-        return Sample(
-            total=t1 - t0,
-            stop=stopped - t0 if shared and stopped is not None else None,
-            startup=startup,
-            returncode=proc.returncode,
-            error=error,
-            timed_out=timed_out.is_set(),
-        )
+        run = _spawn_and_stop(command, env, err_path, self.timeout)
+        return _sample(run, tag, err_path, self.timeout)
 
 
 # -- the whole run --------------------------------------------------------------------------
@@ -541,67 +598,87 @@ def _exit_codes(samples: Sequence[Sample]) -> str:
     return ", ".join("timeout" if s.timed_out else str(s.returncode) for s in samples)
 
 
+def _skip_reason(program: str, backend: str, aiomisc: bool) -> str | None:
+    if program != "aiomisc":
+        return None
+    if backend == "trio":
+        return ASYNCIO_ONLY
+    return None if aiomisc else NOT_INSTALLED
+
+
 def times_table(results: Results, backends: Sequence[str], aiomisc: bool) -> str:
-    """SIGTERM to exit for every program and backend, with its split."""
+    """SIGTERM to exit for every program and backend, with its split and its CPU time."""
     lines = [
         "## SIGTERM to exit (ms; median over the rounds)",
         "",
         (
             "| backend | program | SIGTERM to exit | min to max | stop (in loop) | teardown (exit) "
-            "| spawn to ready | exit codes |"
+            "| CPU after ready | CPU of the stop | spawn to ready | exit codes |"
         ),
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for backend in backends:
         for program in PROGRAMS:
-            if program == "aiomisc" and (backend == "trio" or not aiomisc):
-                reason = ASYNCIO_ONLY if backend == "trio" else NOT_INSTALLED
-                lines.append(f"| {backend} | aiomisc | {reason} | | | | | |")
+            reason = _skip_reason(program, backend, aiomisc)
+            if reason is not None:
+                lines.append(f"| {backend} | {program} | {reason} | | | | | | | |")
                 continue
             samples = results.samples.get((program, backend), [])
             good = [s for s in results.ok(program, backend) if s is not None]
             if not good:
-                lines.append(f"| {backend} | {program} | failed | | | | | {_exit_codes(samples)} |")
+                lines.append(f"| {backend} | {program} | failed | | | | | | | {_exit_codes(samples)} |")
                 continue
             median, spread = _ms([s.total for s in good])
+            columns = [
+                _median_ms([s.stop for s in good]),
+                _median_ms([s.teardown for s in good]),
+                _median_ms([s.cpu for s in good]),
+                _median_ms([s.stop_cpu for s in good]),
+                _median_ms([s.startup for s in good]),
+            ]
             lines.append(
-                f"| {backend} | {program} | {median} | {spread} | {_median_ms([s.stop for s in good])} "
-                f"| {_median_ms([s.teardown for s in good])} | {_median_ms([s.startup for s in good])} "
-                f"| {_exit_codes(samples)} |"
+                f"| {backend} | {program} | {median} | {spread} | {' | '.join(columns)} | {_exit_codes(samples)} |"
             )
     return "\n".join(lines)
 
 
-def _ratio(results: Results, backend: str, other: str) -> tuple[str, str, float | None]:
+def _ratio(results: Results, backend: str, other: str, *, cpu: bool = False) -> tuple[str, str, float | None]:
     pairs = [
-        (mine.total, theirs.total)
+        (mine.cpu, theirs.cpu) if cpu else (mine.total, theirs.total)
         for mine, theirs in zip(results.ok("lifecycle", backend), results.ok(other, backend), strict=True)
         if mine is not None and theirs is not None
     ]
-    if not pairs:
+    ratios = [mine / theirs for mine, theirs in pairs if mine is not None and theirs]
+    if not ratios:
         return "-", "", None
-    ratios = [mine / theirs for mine, theirs in pairs]
     median = statistics.median(ratios)
     return f"{median:.2f}", f"{min(ratios):.2f} to {max(ratios):.2f}", median
 
 
 def ratio_table(results: Results, backends: Sequence[str], aiomisc: bool) -> str:
-    """The ratios lifecycle / bare and lifecycle / aiomisc, within each round."""
+    """The ratios lifecycle / bare and lifecycle / aiomisc within each round, wall-clock and CPU."""
     lines = [
-        "## Ratios (SIGTERM to exit, within a round; DESIGN target: lifecycle no slower than aiomisc)",
+        "## Ratios (within a round; DESIGN target: SIGTERM to exit no slower than aiomisc)",
         "",
-        "| backend | lifecycle/bare | min to max | lifecycle/aiomisc | min to max | target met |",
-        "|---|---:|---:|---:|---:|---|",
+        (
+            "| backend | lifecycle/bare | min to max | lifecycle/aiomisc | min to max | target met "
+            "| CPU lifecycle/bare | CPU lifecycle/aiomisc |"
+        ),
+        "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for backend in backends:
         bare, bare_spread, _ = _ratio(results, backend, "bare")
-        if backend == "trio" or not aiomisc:
-            reason = ASYNCIO_ONLY if backend == "trio" else NOT_INSTALLED
-            lines.append(f"| {backend} | {bare} | {bare_spread} | {reason} | | - |")
+        bare_cpu = _ratio(results, backend, "bare", cpu=True)[0]
+        reason = _skip_reason("aiomisc", backend, aiomisc)
+        if reason is not None:
+            lines.append(f"| {backend} | {bare} | {bare_spread} | {reason} | | - | {bare_cpu} | - |")
             continue
         other, other_spread, median = _ratio(results, backend, "aiomisc")
+        other_cpu = _ratio(results, backend, "aiomisc", cpu=True)[0]
         met = "-" if median is None else ("yes" if median <= 1.0 else "**no**")
-        lines.append(f"| {backend} | {bare} | {bare_spread} | {other} | {other_spread} | {met} |")
+        lines.append(
+            f"| {backend} | {bare} | {bare_spread} | {other} | {other_spread} | {met} | {bare_cpu} | {other_cpu} |"
+        )
     return "\n".join(lines)
 
 

@@ -31,8 +31,8 @@ class CliError(Exception):
     """A usage error: printed as one line, exit code 2."""
 
 
-def _error(message: str) -> None:
-    print(f"lifecycle: error: {message}", file=sys.stderr)  # noqa: T201 - the command's own output
+def _error(message: str, *, kind: str = "error") -> None:
+    print(f"lifecycle: {kind}: {message}", file=sys.stderr)  # noqa: T201 - the command's own output
 
 
 def _is_component(obj: object) -> bool:
@@ -103,11 +103,13 @@ def _tree_info(obj: object) -> TreeInfo | None:
     return spec.target.describe_tree() if isinstance(spec.target, Tree) else None
 
 
-def _policy(args: argparse.Namespace) -> ShutdownPolicy | None:
+def _policy(obj: object, args: argparse.Namespace) -> ShutdownPolicy | None:
+    """The tree's policy with the command line's budgets in place of its own."""
     overrides = {k: v for k in ("graceful", "forceful", "terminate") if (v := getattr(args, k, None)) is not None}
     if not overrides:
         return None
-    return attrs.evolve(ShutdownPolicy.from_env(), **overrides)
+    base = as_spec(obj).policy or ShutdownPolicy.from_env()
+    return attrs.evolve(base, **overrides)
 
 
 def _run(obj: object, args: argparse.Namespace) -> int:
@@ -118,7 +120,9 @@ def _run(obj: object, args: argparse.Namespace) -> int:
         if report_json is not None:
             report_json.write_text(report.to_json() + "\n")
 
-    report = execute(obj, backend=args.backend, backend_options=options, policy=_policy(args), on_report=write_json)
+    report = execute(
+        obj, backend=args.backend, backend_options=options, policy=_policy(obj, args), on_report=write_json
+    )
     print(report, file=sys.stderr)  # noqa: T201 - the command's own output
     return ExitCode.OK
 
@@ -157,7 +161,10 @@ def _parser() -> argparse.ArgumentParser:
             f"--{phase}",
             type=float,
             metavar="S",
-            help=f"{phase} budget in seconds (default: LIFECYCLE_{phase.upper()}_TIMEOUT or {default})",
+            help=(
+                f"{phase} budget in seconds (default: the root's own policy, else "
+                f"LIFECYCLE_{phase.upper()}_TIMEOUT, else {default})"
+            ),
         )
     p_run.add_argument(
         "--report-json",
@@ -210,8 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _command(args)
-    except (CliError, ConfigurationError) as exc:
+    except CliError as exc:
         _error(str(exc))
+        return ExitCode.USAGE
+    except ConfigurationError as exc:
+        _error(str(exc), kind="configuration error")
         return ExitCode.USAGE
 
 

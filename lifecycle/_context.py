@@ -142,7 +142,7 @@ class Context:
         """
         return self._instance._spawn(fn, args, name=name, critical=critical)
 
-    def request_stop(self, detail: str) -> None:
+    def request_stop(self, detail: str, *, failed: bool = False) -> None:
         """
         Begin this component's own stop now, as if its owner had stopped it.
 
@@ -154,8 +154,11 @@ class Context:
         Args:
             detail: Why, in a few words; a root's detail becomes the tree
                 report's ``detail``.
+
+            failed: Whether a failure is the reason; a root's stop is then
+                reported with ``StopReason.FAILURE`` instead of ``MAIN_EXITED``.
         """
-        self._instance._stop_self(detail)
+        self._instance._stop_self(detail, failed=failed)
 
     def report_children(self, reports: Sequence[ComponentReport]) -> None:
         """

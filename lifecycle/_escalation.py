@@ -96,6 +96,11 @@ class Escalation:
         """
         Jump to *phase* now: every earlier phase ends at once.
 
+        *phase* and the phases after it keep their budgets, counted from now, but
+        never end later than they would have: a third Ctrl-C ends the stop (and a
+        program's hard exit comes) a terminate budget after it, not a whole
+        graceful + forceful + terminate after the first.
+
         Components that carry a stricter policy (:meth:`restrict`) jump too, and
         shielded scopes are cut off at their new deadlines. Escalating to a phase
         that is already in effect changes nothing.
@@ -111,6 +116,13 @@ class Escalation:
 
     def _move_ends(self, phase: Phase, now: float) -> bool:
         moved = False
+        began = self._ends[phase - 1] if phase else self.started_at  # when *phase* would have begun
+        if began > now:
+            for later in _PHASES[phase:]:
+                end = now + (self._ends[later] - began)
+                if end < self._ends[later]:
+                    self._ends[later] = end
+                    moved = True
         for earlier in _PHASES[:phase]:
             if self._ends[earlier] > now:
                 self._ends[earlier] = now

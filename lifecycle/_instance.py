@@ -149,6 +149,8 @@ class ComponentInstance:
             supervisor), or ``None`` for a root.
 
         stop_detail: Why the component stopped itself (``ctx.request_stop()``).
+
+        stop_failed: Whether it stopped itself because of a failure.
     """
 
     __slots__ = (
@@ -167,6 +169,7 @@ class ComponentInstance:
         "_ready_callbacks",
         "_self_stopped",
         "_shields",
+        "_stop_callbacks",
         "_subscribed",
         "_task_errors",
         "_tasks",
@@ -187,6 +190,7 @@ class ComponentInstance:
         "state",
         "stop_began",
         "stop_detail",
+        "stop_failed",
         "stopped_at",
         "value",
         "values",
@@ -217,6 +221,7 @@ class ComponentInstance:
         self.stopped_at: float | None = None
         self.exit_order: int | None = None
         self.stop_detail: str | None = None
+        self.stop_failed = False
         self.ctx = Context(self)
         self._is_ready = False
         self._done = False
@@ -226,6 +231,7 @@ class ComponentInstance:
         self._children_reports: list[ComponentReport] = []
         self._ready_callbacks: list[Callback] = []
         self._exit_callbacks: list[Callback] = []
+        self._stop_callbacks: list[Callback] = []
         self._body: anyio.CancelScope | None = None
         self._coro: Coroutine[Any, Any, None] | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -279,6 +285,10 @@ class ComponentInstance:
     def add_ready_callback(self, callback: Callback) -> None:
         """Call *callback(instance)* when the component becomes ready. It must not raise."""
         self._ready_callbacks.append(callback)
+
+    def add_stop_callback(self, callback: Callback) -> None:
+        """Call *callback(instance)* when the component's stop begins. It must not raise."""
+        self._stop_callbacks.append(callback)
 
     def add_exit_callback(self, callback: Callback) -> None:
         """Call *callback(instance)* when the component's task ends. It must not raise."""
@@ -337,6 +347,8 @@ class ComponentInstance:
             self._wake.set()
         elif self._body is not None:
             self._body.cancel()
+        for callback in self._stop_callbacks:
+            callback(self)
 
     async def wait(self) -> None:
         """Wait until the component's task has ended. A checkpoint; cancelling it only stops the waiting."""
@@ -474,9 +486,10 @@ class ComponentInstance:
         self._tg.start_soon(handle._main, self, fn, args, name=f"lifecycle:{self.path}:{handle.name}")
         return handle
 
-    def _stop_self(self, detail: str) -> None:
+    def _stop_self(self, detail: str, *, failed: bool) -> None:
         if self.escalation is None and not self._done:
             self.stop_detail = detail
+            self.stop_failed = failed
             self._self_stopped = True
             self.begin_stop(Escalation.start(self.policy))
 

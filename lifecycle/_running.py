@@ -166,11 +166,16 @@ class RunningTree:
             return "not stopped"
         return f"{self._reason[0].value}: {self._reason[1]}"
 
-    def _request(self, reason: StopReason = StopReason.REQUEST, detail: str = "request_shutdown() was called") -> None:
+    def _request(
+        self,
+        reason: StopReason = StopReason.REQUEST,
+        detail: str = "request_shutdown() was called",
+        escalation: Escalation | None = None,
+    ) -> None:
         if self._escalation is not None:
             return
         self._reason = (reason, detail)
-        self._escalation = Escalation.start(self.policy)
+        self._escalation = Escalation.start(self.policy) if escalation is None else escalation
         _log.info(
             "tree.stopping",
             tree=self.name,
@@ -189,6 +194,14 @@ class RunningTree:
         _log.info("tree.ready", tree=self.name)
         self._ready_or_stopped.set()
 
+    def _root_stopping(self, instance: ComponentInstance) -> None:
+        # The root stopping itself (its main child returned, or it gave up) is the
+        # tree's stop: adopt its deadlines, so signals escalate the stop under way
+        # and run()'s watchdog covers it.
+        if instance.stop_detail is not None:
+            reason = StopReason.FAILURE if instance.stop_failed else StopReason.MAIN_EXITED
+            self._request(reason, instance.stop_detail, instance.escalation)
+
     def _root_exited(self, instance: ComponentInstance) -> None:
         if instance.failed:
             self._request(StopReason.FAILURE, instance.stop_detail or f"{instance.path!r} failed")
@@ -205,6 +218,7 @@ class RunningTree:
             instance = self._instance
             instance.add_ready_callback(self._root_ready)
             instance.add_exit_callback(self._root_exited)
+            instance.add_stop_callback(self._root_stopping)
             instance.start_soon(task_group)
             await self._stop_requested.wait()
             # request_shutdown() from another thread or a signal handler only sets the
@@ -214,14 +228,11 @@ class RunningTree:
             assert escalation is not None  # noqa: S101 - set by _request
             await stop_instances((instance,), escalation)
             reason, detail = self._reason or (StopReason.REQUEST, "")
-            # A root that stopped itself (its main child returned) began earlier.
-            own = instance.escalation
-            requested_at = min(escalation.started_at, own.started_at) if own is not None else escalation.started_at
             report = ShutdownReport(
                 root=self.name,
                 reason=reason,
                 detail=detail,
-                requested_at=requested_at,
+                requested_at=escalation.started_at,
                 finished_at=anyio.current_time(),
                 root_report=instance.report(),
             )

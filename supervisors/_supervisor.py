@@ -360,7 +360,7 @@ class Supervisor:
                         ctx.ready(self)
                         await run.supervise()
                     if ctx.escalation is None:  # a start failure, a failure, or main returned
-                        ctx.request_stop("a child failed to start")
+                        ctx.request_stop("a child failed to start", failed=True)
                     assert ctx.escalation is not None  # noqa: S101 - set by request_stop
                     await run.stop_all(ctx.escalation)
                     failures = run.failures()
@@ -490,7 +490,7 @@ class _Run:
             for instance in exited:
                 if instance.failed:
                     _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path)
-                    self.ctx.request_stop(f"{instance.path!r} failed")
+                    self.ctx.request_stop(f"{instance.path!r} failed", failed=True)
                     return
                 if instance.spec.main:
                     _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import ExitCode, Priority
-from lifecycle._cli import main
+from lifecycle import ExitCode, Priority, ShutdownPolicy
+from lifecycle._cli import _policy, main
 from lifecycle._render import render_check, render_dot, render_mermaid, render_text
 from supervisors import Supervisor
 
@@ -402,3 +403,11 @@ class TestRenderers:
         assert "n1 --> n0" in mermaid
         assert "subgraph cluster_n2" in dot
         assert "n1 -> n0;" in dot
+
+
+def test_budget_flags_override_only_their_phase_of_the_root_policy() -> None:
+    """--terminate replaces the terminate budget of the root's own policy and keeps the others."""
+    sup = Supervisor("svc", policy=ShutdownPolicy(graceful=1, forceful=1, terminate=1))
+    args = argparse.Namespace(graceful=None, forceful=None, terminate=2.0)
+    assert _policy(sup, args) == ShutdownPolicy(graceful=1, forceful=1, terminate=2.0)
+    assert _policy(sup, argparse.Namespace(graceful=None, forceful=None, terminate=None)) is None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -24,7 +27,7 @@ EXAMPLES = DOCS / "examples"
 BACKENDS = ["asyncio", "trio"]
 
 # Every script in docs/examples, each run by a test below.
-TESTED = {"quickstart.py", "phases.py", "rollback.py", "embed_asyncio.py", "embed_trio.py"}
+TESTED = {"quickstart.py", "phases.py", "rollback.py", "embed_asyncio.py", "embed_trio.py", "stubborn.py"}
 
 
 @functools.cache
@@ -159,6 +162,104 @@ class TestEmbedTrio:
         ]
         closed = [line for line in lines if re.fullmatch(r"events: closed after \d+ events", line)]
         assert len(closed) == 2
+
+
+@functools.cache
+def stop_stubborn(backend: str, *, block: bool) -> tuple[int, tuple[dict[str, object], ...], str]:
+    """
+    Run docs/examples/stubborn.py (once) and stop it with signals, as running.rst describes.
+
+    Each signal is sent after the event that answers the previous one has been
+    logged. Returns the exit code, the JSON log events and the rest of stderr.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
+    env["LIFECYCLE_LOG_LEVEL"] = "debug"  # component.stopping says when the exporter's stop began
+    args = [sys.executable, str(EXAMPLES / "stubborn.py"), backend, *(["block"] if block else [])]
+    events: list[dict[str, object]] = []
+    text: list[str] = []
+    with subprocess.Popen(args, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        lines = iter(proc.stderr)
+        # Generous bound: the example exits by itself 4 s after the first signal.
+        timer = threading.Timer(60, proc.kill)
+        timer.start()
+
+        def until(event: str, **fields: object) -> None:
+            for line in lines:
+                if not line.startswith("{"):
+                    text.append(line)
+                    continue
+                events.append(json.loads(line))
+                if events[-1]["event"] == event and fields.items() <= events[-1].items():
+                    return
+            pytest.fail(f"{event!r} {fields} was never logged; stderr:\n{''.join(text)}")
+
+        try:
+            until("tree.ready")
+            proc.send_signal(signal.SIGINT)
+            if not block:
+                until("component.stopping", component="app/exporter")
+                proc.send_signal(signal.SIGUSR1)
+                until("tree.dump")
+                proc.send_signal(signal.SIGINT)
+                until("tree.escalated")
+                proc.send_signal(signal.SIGINT)
+                until("component.stubborn")
+                proc.send_signal(signal.SIGTERM)
+                until("signal.ignored")
+            until("loop.stack")
+            text.extend(lines)
+            proc.wait()
+        finally:
+            timer.cancel()
+    return proc.returncode, tuple(events), "".join(text)
+
+
+def logged(events: Sequence[dict[str, object]], name: str) -> list[dict[str, object]]:
+    """Return the events called *name*, in order."""
+    return [event for event in events if event["event"] == name]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signals")
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestStubborn:
+    def test_each_signal_escalates_one_phase(self, backend: str) -> None:
+        """SIGINT, SIGINT, SIGINT: GRACEFUL, FORCEFUL, TERMINATE; a fourth signal is ignored."""
+        _, events, _ = stop_stubborn(backend, block=False)
+        assert [e["phase"] for e in logged(events, "signal.received")] == ["GRACEFUL", "FORCEFUL", "TERMINATE"]
+        assert [e["phase"] for e in logged(events, "tree.escalated")] == ["FORCEFUL", "TERMINATE"]
+        assert [e["signal"] for e in logged(events, "signal.ignored")] == ["SIGTERM"]
+
+    def test_sigusr1_dumps_states_and_deadlines_during_the_stop(self, backend: str) -> None:
+        """The dump shows the exporter stopping with its remaining deadlines, and db still running."""
+        _, events, _ = stop_stubborn(backend, block=False)
+        (dump,) = logged(events, "tree.dump")
+        components = {c["component"]: c for c in dump["components"]}  # type: ignore[attr-defined]
+        assert {path: c["state"] for path, c in components.items()} == {
+            "app": "stopping",
+            "app/db": "running",
+            "app/exporter": "stopping",
+        }
+        assert set(components["app/exporter"]["remaining"]) == {"GRACEFUL", "FORCEFUL", "TERMINATE"}
+        assert components["app/db"]["remaining"] is None
+
+    def test_terminate_deadline_ends_the_process_with_code_3(self, backend: str) -> None:
+        """The watchdog names the stubborn exporter and the db it kept from stopping, prints the report, exits 3."""
+        code, events, text = stop_stubborn(backend, block=False)
+        assert code == lifecycle.ExitCode.TERMINATED, text
+        (terminated,) = logged(events, "tree.terminated")
+        assert terminated["stubborn"] == ["app/exporter"]
+        assert terminated["never_stopped"] == ["app/db"]
+        assert "in exporter" in str(logged(events, "component.stubborn")[-1]["stack"])
+        assert "Shutdown of 'app': signal (SIGINT received)" in text
+        assert re.search(r"app/exporter +NORMAL +stubborn +TERMINATE", text)
+
+    def test_a_blocked_loop_is_shown_by_its_stack(self, backend: str) -> None:
+        """With `block`, one signal is enough: at the deadline, loop.stack shows the blocking call."""
+        code, events, text = stop_stubborn(backend, block=True)
+        assert code == lifecycle.ExitCode.TERMINATED, text
+        assert logged(events, "tree.terminated")[0]["stubborn"] == ["app/exporter"]
+        assert "time.sleep(3600)" in str(logged(events, "loop.stack")[0]["stack"])
 
 
 def documented_names() -> set[str]:

@@ -110,22 +110,22 @@ class TestPhaseNow:
 class TestEscalate:
     @pytest.mark.virtual_time
     async def test_forceful_ends_graceful_now(self) -> None:
-        """escalate(FORCEFUL) moves the graceful deadline to now and keeps the later ones."""
+        """escalate(FORCEFUL) ends graceful now; the later phases keep their budgets, counted from now."""
         escalation = Escalation.start(DEFAULT)
         await anyio.sleep(3)
         now = anyio.current_time()
         assert escalation.escalate(FORCEFUL) is True
-        assert ends(escalation) == (now, escalation.started_at + 40, escalation.started_at + 45)
+        assert ends(escalation) == (now, now + 10, now + 15)
         assert escalation.phase is FORCEFUL
 
     @pytest.mark.virtual_time
     async def test_terminate_ends_graceful_and_forceful_now(self) -> None:
-        """escalate(TERMINATE) moves the graceful and forceful deadlines to now."""
+        """escalate(TERMINATE) ends graceful and forceful now; TERMINATE gets its budget from now."""
         escalation = Escalation.start(DEFAULT)
         await anyio.sleep(3)
         now = anyio.current_time()
         assert escalation.escalate(TERMINATE) is True
-        assert ends(escalation) == (now, now, escalation.started_at + 45)
+        assert ends(escalation) == (now, now, now + 5)
         assert escalation.phase is TERMINATE
 
     @pytest.mark.virtual_time
@@ -135,7 +135,16 @@ class TestEscalate:
         await anyio.sleep(35)
         now = anyio.current_time()
         assert escalation.escalate(TERMINATE) is True
-        assert ends(escalation) == (escalation.started_at + 30, now, escalation.started_at + 45)
+        assert ends(escalation) == (escalation.started_at + 30, now, now + 5)
+
+    @pytest.mark.virtual_time
+    async def test_a_jump_never_makes_a_phase_end_later(self) -> None:
+        """Escalating near the end of a phase keeps the original, earlier deadlines of the later phases."""
+        escalation = Escalation.start(ShutdownPolicy(graceful=30, forceful=100, terminate=100))
+        await anyio.sleep(39)
+        now = anyio.current_time()
+        assert escalation.escalate(TERMINATE) is True
+        assert ends(escalation) == (escalation.started_at + 30, now, now + 100)
 
     @pytest.mark.virtual_time
     async def test_graceful_changes_nothing(self) -> None:
@@ -255,8 +264,7 @@ class TestRestrict:
         await anyio.sleep(2)
         now = anyio.current_time()
         parent.escalate(TERMINATE)
-        start = parent.started_at
-        assert ends(child) == (now, now, start + 35)
+        assert ends(child) == (now, now, now + 5)
         assert child.phase is TERMINATE
 
     @pytest.mark.virtual_time
@@ -270,17 +278,17 @@ class TestRestrict:
         assert recorder.calls == 1
 
     @pytest.mark.virtual_time
-    async def test_jump_past_the_childs_deadline_leaves_it_alone(self) -> None:
-        """A parent's jump to a time after the child's own deadline neither moves nor notifies the child."""
+    async def test_jump_moves_only_the_child_deadlines_it_makes_earlier(self) -> None:
+        """A parent's jump leaves a child's already-earlier deadline alone and moves the later ones."""
         parent = Escalation.start(DEFAULT)
         child = parent.restrict(ShutdownPolicy(graceful=1, forceful=100, terminate=100))
         recorder = Recorder()
         child.subscribe("scope", recorder)
         await anyio.sleep(5)
-        before = ends(child)
+        now = anyio.current_time()
         assert parent.escalate(FORCEFUL) is True
-        assert ends(child) == before
-        assert recorder.calls == 0
+        assert ends(child) == (child.started_at + 1, now + 10, now + 15)
+        assert recorder.calls == 1
 
     @pytest.mark.virtual_time
     async def test_grandchild_follows_through_the_child(self) -> None:

@@ -267,3 +267,34 @@ class TestStubborn:
         assert "in stuck" in stack
         assert report["stuck"].stop_duration == 30.0
         assert report["stuck"].outcome is Outcome.TERMINATED
+
+
+class TestSelfStop:
+    async def test_escalating_reaches_a_stop_the_root_began_itself(self) -> None:
+        """After a main component returns, the tree's stop is the root's: a jump to FORCEFUL cuts its scopes."""
+        cut: list[float] = []
+        sup = Supervisor()
+
+        @sup.component
+        async def db() -> AsyncIterator[None]:
+            yield
+            t0 = anyio.current_time()
+            try:
+                await anyio.sleep(100)
+            finally:
+                cut.append(anyio.current_time() - t0)
+
+        @sup.component(main=True, depends_on=("db",))
+        async def job() -> None:
+            await anyio.sleep(1)
+
+        async with lifecycle.running(sup, policy=POLICY) as tree:
+            await tree.ready()
+            await anyio.sleep(2)  # the job has returned; db is in its teardown
+            assert tree.escalation is not None
+            tree.escalate(Phase.FORCEFUL)
+            report = await tree.wait()
+        assert cut == [1.0]
+        assert report.reason is lifecycle.StopReason.MAIN_EXITED
+        assert report.detail == "'root/job' (main) returned"
+        assert report.requested_at == report["root"].stop_began
