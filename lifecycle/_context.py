@@ -167,7 +167,7 @@ class Context:
         They become ``children`` of this component's report and appear in the
         tree's :class:`ShutdownReport`.
         """
-        self._instance._children_reports.extend(reports)
+        self._instance._children_reports += tuple(reports)
 
     def __repr__(self) -> str:
         return f"<Context {self.path!r} state={self._instance.state.value}>"

@@ -158,6 +158,7 @@ class ComponentInstance:
         "_body",
         "_children_reports",
         "_coro",
+        "_ctx",
         "_done",
         "_errors",
         "_event",
@@ -176,7 +177,6 @@ class ComponentInstance:
         "_tasks_idle",
         "_tg",
         "_wake",
-        "ctx",
         "escalation",
         "exit_order",
         "parent",
@@ -222,26 +222,28 @@ class ComponentInstance:
         self.exit_order: int | None = None
         self.stop_detail: str | None = None
         self.stop_failed = False
-        self.ctx = Context(self)
+        self._ctx: Context | None = None
         self._is_ready = False
         self._done = False
         self._self_stopped = False
-        self._errors: list[tuple[Stage, BaseException]] = []
-        self._task_errors: list[BaseException] = []
-        self._children_reports: list[ComponentReport] = []
-        self._ready_callbacks: list[Callback] = []
-        self._exit_callbacks: list[Callback] = []
-        self._stop_callbacks: list[Callback] = []
+        # Tuples, not lists: most stay empty, and a shared () costs no allocation
+        # (ten thousand components are ten thousand of each).
+        self._errors: tuple[tuple[Stage, BaseException], ...] = ()
+        self._task_errors: tuple[BaseException, ...] = ()
+        self._children_reports: tuple[ComponentReport, ...] = ()
+        self._ready_callbacks: tuple[Callback, ...] = ()
+        self._exit_callbacks: tuple[Callback, ...] = ()
+        self._stop_callbacks: tuple[Callback, ...] = ()
         self._body: anyio.CancelScope | None = None
         self._coro: Coroutine[Any, Any, None] | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._tasks: set[TaskHandle[Any]] = set()
+        self._tasks: set[TaskHandle[Any]] | None = None
         self._tasks_idle: anyio.Event | None = None
-        self._shields: set[ShieldedScope] = set()
+        self._shields: set[ShieldedScope] | None = None
         self._subscribed = False
         self._agen: AsyncGenerator[object, None] | None = None
         self._wake: Waker | None = None
-        self._live_children: dict[ComponentInstance, None] = {}
+        self._live_children: dict[ComponentInstance, None] | None = None
         # An instance created inside a component (by a supervisor) belongs to it.
         owner = current_owner.get()
         self.parent = owner if isinstance(owner, ComponentInstance) else None
@@ -263,6 +265,13 @@ class ComponentInstance:
     # -- the owner's side ------------------------------------------------------
 
     @property
+    def ctx(self) -> Context:
+        """The component's :class:`~lifecycle.Context` (made on first use)."""
+        if self._ctx is None:
+            self._ctx = Context(self)
+        return self._ctx
+
+    @property
     def ready(self) -> bool:
         """``True`` once the component has called ``ctx.ready()`` (or yielded)."""
         return self._is_ready
@@ -280,22 +289,22 @@ class ComponentInstance:
     @property
     def errors(self) -> tuple[tuple[Stage, BaseException], ...]:
         """Every error the component raised, with the stage it raised it in, in order."""
-        return tuple(self._errors)
+        return self._errors
 
     def add_ready_callback(self, callback: Callback) -> None:
         """Call *callback(instance)* when the component becomes ready. It must not raise."""
-        self._ready_callbacks.append(callback)
+        self._ready_callbacks += (callback,)
 
     def add_stop_callback(self, callback: Callback) -> None:
         """Call *callback(instance)* when the component's stop begins. It must not raise."""
-        self._stop_callbacks.append(callback)
+        self._stop_callbacks += (callback,)
 
     def add_exit_callback(self, callback: Callback) -> None:
         """Call *callback(instance)* when the component's task ends. It must not raise."""
         if self._done:
             callback(self)
         else:
-            self._exit_callbacks.append(callback)
+            self._exit_callbacks += (callback,)
 
     def start_soon(self, task_group: anyio.abc.TaskGroup) -> None:
         """
@@ -314,6 +323,8 @@ class ComponentInstance:
             raise UsageError(msg)
         self._tg = task_group
         if self.parent is not None:
+            if self.parent._live_children is None:
+                self.parent._live_children = {}
             self.parent._live_children[self] = None
         # The coroutine is kept for stack(); it is cheaper than get_current_task().
         coro = self._coro = self._run()
@@ -338,8 +349,8 @@ class ComponentInstance:
         if self.state in {State.STARTING, State.RUNNING}:
             self.state = State.STOPPING
         self._log.debug("component.stopping", component=self.path)
-        if self.ctx._stopping is not None:
-            self.ctx._stopping.set()
+        if self._ctx is not None and self._ctx._stopping is not None:
+            self._ctx._stopping.set()
         if self._shields:
             self._subscribe()
             self._update_shields()
@@ -401,8 +412,8 @@ class ComponentInstance:
             ready_at=self.ready_at,
             stop_began=self.stop_began,
             stopped_at=self.stopped_at,
-            task_errors=tuple(self._task_errors),
-            children=tuple(self._children_reports),
+            task_errors=self._task_errors,
+            children=self._children_reports,
         )
 
     def failures(self) -> list[BaseException]:
@@ -411,12 +422,12 @@ class ComponentInstance:
 
     def live_children(self) -> list[ComponentInstance]:
         """Return the started, not yet ended instances this component owns, in start order."""
-        return list(self._live_children)
+        return list(self._live_children or ())
 
     def walk_live(self) -> list[ComponentInstance]:
         """Return this instance and every live instance below it, depth first."""
         found = [self]
-        for child in self._live_children:
+        for child in self._live_children or ():
             found.extend(child.walk_live())
         return found
 
@@ -482,6 +493,8 @@ class ComponentInstance:
         if name is None:
             name = str(getattr(fn, "__qualname__", None) or repr(fn))
         handle: TaskHandle[Any] = TaskHandle(name, critical)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(handle)
         self._tg.start_soon(handle._main, self, fn, args, name=f"lifecycle:{self.path}:{handle.name}")
         return handle
@@ -498,10 +511,11 @@ class ComponentInstance:
             error.add_note(f"raised by critical task {handle.name!r} of component {self.path!r}")
             self._record(error)
         else:
-            self._task_errors.append(error)
+            self._task_errors += (error,)
             self._log.error("task.failed", component=self.path, task=handle.name, exc_info=error)
 
     def _task_exited(self, handle: TaskHandle[Any]) -> None:
+        assert self._tasks is not None  # noqa: S101 - the handle was added by _spawn
         self._tasks.discard(handle)
         if not self._tasks and self._tasks_idle is not None:
             self._tasks_idle.set()
@@ -512,7 +526,7 @@ class ComponentInstance:
                 stage = "stop"
             else:
                 stage = "run" if self._is_ready else "start"
-        self._errors.append((stage, error))
+        self._errors += ((stage, error),)
         nested = flatten_failures([(self.path, stage, error)]) if _from_children(error) else []
         if nested:
             # A supervisor passing on its children's failures: they were logged already.
@@ -533,12 +547,15 @@ class ComponentInstance:
         return math.inf if self.escalation is None else self.escalation.end(until)
 
     def _add_shield(self, scope: ShieldedScope) -> None:
+        if self._shields is None:
+            self._shields = set()
         self._shields.add(scope)
         if self.escalation is not None:
             self._subscribe()
 
     def _discard_shield(self, scope: ShieldedScope) -> None:
-        self._shields.discard(scope)
+        if self._shields is not None:
+            self._shields.discard(scope)
 
     def _subscribe(self) -> None:
         if not self._subscribed and self.escalation is not None:
@@ -546,7 +563,7 @@ class ComponentInstance:
             self.escalation.subscribe(self, self._update_shields)
 
     def _update_shields(self) -> None:
-        for scope in self._shields:
+        for scope in self._shields or ():
             scope._update()
 
     # -- the task ----------------------------------------------------------------
@@ -659,7 +676,7 @@ class ComponentInstance:
             return
         with anyio.CancelScope(shield=True):
             self._tasks_idle = anyio.Event()
-            for handle in list(self._tasks):
+            for handle in list(self._tasks or ()):
                 handle.cancel()
             await self._tasks_idle.wait()
 
@@ -667,14 +684,14 @@ class ComponentInstance:
         self._done = True
         self.stopped_at = self._now()
         self.exit_order = next(_exit_counter)
-        if self.parent is not None:
+        if self.parent is not None and self.parent._live_children is not None:
             self.parent._live_children.pop(self, None)
         self.state = State.FAILED if self._errors else State.STOPPED
         if self.escalation is not None:
             self.escalation.unsubscribe(self)
             self.escalation.release()
         self._log.debug("component.stopped", component=self.path, failed=bool(self._errors))
-        callbacks, self._exit_callbacks = self._exit_callbacks, []
+        callbacks, self._exit_callbacks = self._exit_callbacks, ()
         for callback in callbacks:
             callback(self)
 

@@ -20,7 +20,8 @@ T = TypeVar("T")
 
 
 class _TaskOwner(Protocol):
-    ctx: Context
+    @property
+    def ctx(self) -> Context: ...
 
     def _task_failed(self, handle: TaskHandle[object], error: BaseException) -> None: ...
     def _task_exited(self, handle: TaskHandle[object]) -> None: ...
