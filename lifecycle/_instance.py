@@ -175,6 +175,7 @@ class ComponentInstance:
         "_task_errors",
         "_tasks",
         "_tasks_idle",
+        "_teardown_scope",
         "_tg",
         "_wake",
         "escalation",
@@ -243,6 +244,7 @@ class ComponentInstance:
         self._subscribed = False
         self._agen: AsyncGenerator[object, None] | None = None
         self._wake: Waker | None = None
+        self._teardown_scope: anyio.CancelScope | None = None
         self._live_children: dict[ComponentInstance, None] | None = None
         # An instance created inside a component (by a supervisor) belongs to it.
         owner = current_owner.get()
@@ -346,7 +348,7 @@ class ComponentInstance:
             return
         self.escalation = escalation.restrict(self.spec.policy)
         self.stop_began = self._now()
-        if self.state in {State.STARTING, State.RUNNING}:
+        if self.state is State.STARTING or self.state is State.RUNNING:
             self.state = State.STOPPING
         self._log.debug("component.stopping", component=self.path)
         if self._ctx is not None and self._ctx._stopping is not None:
@@ -565,6 +567,8 @@ class ComponentInstance:
     def _update_shields(self) -> None:
         for scope in self._shields or ():
             scope._update()
+        if self._teardown_scope is not None:
+            self._teardown_scope.deadline = self._shield_deadline(Phase.GRACEFUL)
 
     # -- the task ----------------------------------------------------------------
 
@@ -572,6 +576,7 @@ class ComponentInstance:
         current_owner.set(self)
         self.started_at = self._now()
         self._log.debug("component.starting", component=self.path)
+        agen: AsyncGenerator[object, None] | None = None
         try:
             # Shielded: outer cancellation never reaches a component; its owner stops it.
             with anyio.CancelScope(shield=True) as body:
@@ -579,10 +584,30 @@ class ComponentInstance:
                 if self.escalation is not None:
                     body.cancel()
                 await self._run_body(body)
+                agen = self._agen
+                if agen is not None and not body.cancel_called:
+                    # A started resource is woken by its stop, not cancelled: its
+                    # teardown runs in this same shielded scope, which is now cut
+                    # off when GRACEFUL ends (and follows escalations).
+                    await self._end_tasks()
+                    self._teardown_scope = body
+                    self._subscribe()
+                    self._update_shields()
+                    await self._teardown(agen, body)
+            if self._teardown_scope is not None:
+                self._teardown_scope = None
+                if body.cancelled_caught:
+                    self._teardown_cut_off()
             await self._end_tasks()
-            if self._agen is not None:
-                await self._teardown(self._agen)
+            if self._agen is not None:  # a generator whose body was cancelled
+                scope = ShieldedScope(Phase.GRACEFUL)
+                with scope:
+                    await self._teardown(self._agen, scope)
+                if scope.cancelled_caught:
+                    self._teardown_cut_off()
                 await self._end_tasks()
+            if agen is not None:
+                await self._finalize(agen)
         except BaseException as exc:  # noqa: BLE001 - never leave the owner waiting on a dead task
             self._record(exc, "stop")
         finally:
@@ -638,30 +663,33 @@ class ComponentInstance:
                 raise UsageError(msg)
             self._ready_called(None)
 
-    async def _teardown(self, agen: AsyncGenerator[object, None]) -> None:
-        cancelled = anyio.get_cancelled_exc_class()
-        scope = ShieldedScope(Phase.GRACEFUL)
-        with scope:
-            try:
-                await agen.__anext__()
-            except StopAsyncIteration:
-                pass
-            except cancelled:
-                if not scope.cancel_called:
-                    self._record(UsageError(f"Teardown of {self.path!r} raised a cancellation nobody requested."))
-                raise
-            except BaseException as exc:  # noqa: BLE001 - recorded, reported with its name
-                self._record(exc, "stop")
-            else:
-                msg = f"Async generator component {self.path!r} yielded more than once; it must yield exactly once."
-                self._record(UsageError(msg), "stop")
-        if scope.cancelled_caught:
-            phase = self.escalation.phase.name if self.escalation is not None else None
-            self._log.warning("component.teardown_cut_off", component=self.path, phase=phase)
+    async def _teardown(self, agen: AsyncGenerator[object, None], scope: anyio.CancelScope | ShieldedScope) -> None:
+        """Run a generator's code after ``yield``, inside the shielded *scope*."""
         self._agen = None  # no reference kept: the loop's asyncgen hooks can forget it
+        cancelled = anyio.get_cancelled_exc_class()
+        try:
+            await agen.__anext__()
+        except StopAsyncIteration:
+            pass
+        except cancelled:
+            if not scope.cancel_called:
+                self._record(UsageError(f"Teardown of {self.path!r} raised a cancellation nobody requested."))
+            raise
+        except BaseException as exc:  # noqa: BLE001 - recorded, reported with its name
+            self._record(exc, "stop")
+        else:
+            msg = f"Async generator component {self.path!r} yielded more than once; it must yield exactly once."
+            self._record(UsageError(msg), "stop")
+
+    def _teardown_cut_off(self) -> None:
+        phase = self.escalation.phase.name if self.escalation is not None else None
+        self._log.warning("component.teardown_cut_off", component=self.path, phase=phase)
+
+    async def _finalize(self, agen: AsyncGenerator[object, None]) -> None:
+        """Close a generator that is still suspended; anything it awaits now is cancelled."""
         if getattr(agen, "ag_frame", True) is None:  # finished: nothing to finalize
             return
-        # Finalize a generator that is still suspended; anything it awaits now is cancelled.
+        cancelled = anyio.get_cancelled_exc_class()
         with anyio.CancelScope(shield=True) as closing:
             closing.cancel()
             try:

@@ -211,6 +211,11 @@ class ShutdownReport:
     requested_at: float
     finished_at: float
     root_report: ComponentReport
+    _flat: tuple[ComponentReport, ...] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        # Flattened once: the tree may hold many thousands of components.
+        object.__setattr__(self, "_flat", tuple(self.root_report.walk()))
 
     @property
     def components(self) -> tuple[ComponentReport, ...]:
@@ -221,7 +226,7 @@ class ShutdownReport:
         itself, and the root comes last; stubborn components end their tree's
         list.
         """
-        return tuple(self.root_report.walk())
+        return self._flat
 
     @property
     def duration(self) -> float:
@@ -231,12 +236,12 @@ class ShutdownReport:
     @property
     def counts(self) -> dict[Outcome, int]:
         """How many components ended with each outcome."""
-        return dict(Counter(c.outcome for c in self.root_report.walk()))
+        return dict(Counter(c.outcome for c in self._flat))
 
     @property
     def failures(self) -> tuple[ComponentReport, ...]:
         """The components that failed or were stubborn."""
-        return tuple(c for c in self.components if c.outcome in {Outcome.FAILED, Outcome.STUBBORN})
+        return tuple(c for c in self._flat if c.outcome is Outcome.FAILED or c.outcome is Outcome.STUBBORN)
 
     @property
     def ok(self) -> bool:
@@ -245,7 +250,7 @@ class ShutdownReport:
 
     def __getitem__(self, path: str) -> ComponentReport:
         """Return the report of the component at *path* (or with that unique name)."""
-        matches = [c for c in self.root_report.walk() if path in {c.path, c.name}]
+        matches = [c for c in self._flat if path in {c.path, c.name}]
         if len(matches) == 1:
             return matches[0]
         if not matches:

@@ -12,7 +12,6 @@ import attrs
 
 from ._errors import ConfigurationError
 from ._policy import Priority, ShutdownPolicy
-from ._tree import Tree
 
 __all__ = ["ComponentSpec", "Style"]
 
@@ -245,5 +244,8 @@ class ComponentSpec:
         Raises:
             ConfigurationError: The nested tree is declared wrongly.
         """
-        if isinstance(self.target, Tree):
-            self.target.validate_tree()
+        # Not isinstance(target, Tree): a runtime-checkable Protocol check costs
+        # microseconds per call, and running() calls this for every component.
+        validate = getattr(type(self.target), "validate_tree", None)
+        if validate is not None:
+            validate(self.target)
