@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ._tree import ChildInfo, TreeInfo
 
@@ -88,51 +88,68 @@ def _ids(tree: TreeInfo) -> dict[str, str]:
     return ids
 
 
+def _emit(
+    tree: TreeInfo,
+    indent: str,
+    node: Callable[[str, str], str],
+    nested: tuple[Callable[[str, ChildInfo, str], list[str]], str],
+    edge: Callable[[str, str], str],
+) -> list[str]:
+    """Walk *tree* depth first, writing nodes, nested clusters and dependency edges."""
+    ids = _ids(tree)
+    lines: list[str] = []
+    open_cluster, close_cluster = nested
+
+    def emit(path: str, info: TreeInfo, pad: str) -> None:
+        for child in info.children:
+            node_id = ids[f"{path}/{child.name}"]
+            if child.tree is not None:
+                lines.extend(pad + line for line in open_cluster(node_id, child, _label(child)))
+                emit(f"{path}/{child.name}", child.tree, pad + "  ")
+                lines.append(pad + close_cluster)
+            else:
+                lines.append(pad + node(node_id, _label(child)))
+        for child in info.children:
+            lines.extend(pad + edge(ids[f"{path}/{child.name}"], ids[f"{path}/{dep}"]) for dep in child.depends_on)
+
+    emit(tree.name, tree, indent)
+    return lines
+
+
 def render_mermaid(tree: TreeInfo) -> str:
     """Return a Mermaid flowchart: an arrow from each component to each of its dependencies."""
-    ids = _ids(tree)
-    lines = ["flowchart TD"]
 
-    def emit(path: str, info: TreeInfo, indent: str) -> None:
-        for child in info.children:
-            node = ids[f"{path}/{child.name}"]
-            label = _label(child).replace('"', "'")
-            if child.tree is not None:
-                lines.append(f'{indent}subgraph {node}["{label}"]')
-                emit(f"{path}/{child.name}", child.tree, indent + "  ")
-                lines.append(f"{indent}end")
-            else:
-                lines.append(f'{indent}{node}["{label}"]')
-        for child in info.children:
-            lines.extend(
-                f"{indent}{ids[f'{path}/{child.name}']} --> {ids[f'{path}/{dep}']}" for dep in child.depends_on
-            )
+    def quote(label: str) -> str:
+        return label.replace('"', "'")
 
-    emit(tree.name, tree, "  ")
-    return "\n".join(lines) + "\n"
+    lines = _emit(
+        tree,
+        "  ",
+        node=lambda node_id, label: f'{node_id}["{quote(label)}"]',
+        nested=(lambda node_id, _, label: [f'subgraph {node_id}["{quote(label)}"]'], "end"),
+        edge=lambda a, b: f"{a} --> {b}",
+    )
+    return "\n".join(["flowchart TD", *lines]) + "\n"
 
 
 def render_dot(tree: TreeInfo) -> str:
     """Return a Graphviz digraph: an edge from each component to each of its dependencies."""
-    ids = _ids(tree)
-    lines = [f'digraph "{tree.name}" {{', "  node [shape=box, fontname=Helvetica];"]
 
-    def emit(path: str, info: TreeInfo, indent: str) -> None:
-        for child in info.children:
-            node = ids[f"{path}/{child.name}"]
-            label = _label(child).replace('"', '\\"')
-            if child.tree is not None:
-                lines.append(f'{indent}subgraph cluster_{node} {{ label="{label}";')
-                lines.append(f'{indent}  {node} [label="{child.name}", shape=folder];')
-                emit(f"{path}/{child.name}", child.tree, indent + "  ")
-                lines.append(f"{indent}}}")
-            else:
-                lines.append(f'{indent}{node} [label="{label}"];')
-        for child in info.children:
-            lines.extend(
-                f"{indent}{ids[f'{path}/{child.name}']} -> {ids[f'{path}/{dep}']};" for dep in child.depends_on
-            )
+    def quote(label: str) -> str:
+        return label.replace('"', '\\"')
 
-    emit(tree.name, tree, "  ")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    lines = _emit(
+        tree,
+        "  ",
+        node=lambda node_id, label: f'{node_id} [label="{quote(label)}"];',
+        nested=(
+            lambda node_id, child, label: [
+                f'subgraph cluster_{node_id} {{ label="{quote(label)}";',
+                f'  {node_id} [label="{child.name}", shape=folder];',
+            ],
+            "}",
+        ),
+        edge=lambda a, b: f"{a} -> {b};",
+    )
+    head = [f'digraph "{tree.name}" {{', "  node [shape=box, fontname=Helvetica];"]
+    return "\n".join([*head, *lines, "}"]) + "\n"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import pytest
@@ -15,6 +15,20 @@ POLICY = ShutdownPolicy(graceful=5.0, forceful=3.0, terminate=2.0)
 pytestmark = pytest.mark.virtual_time
 
 
+def slow_teardown(cut: list[float]) -> Callable[[], AsyncIterator[None]]:
+    """A resource whose teardown takes 100 s unless cut off; *cut* gets how long it ran."""
+
+    async def resource() -> AsyncIterator[None]:
+        yield
+        t0 = anyio.current_time()
+        try:
+            await anyio.sleep(100)
+        finally:
+            cut.append(anyio.current_time() - t0)
+
+    return resource
+
+
 async def stop_after_ready(sup: Supervisor, policy: ShutdownPolicy = POLICY) -> lifecycle.ShutdownReport:
     async with lifecycle.running(sup, policy=policy) as tree:
         await tree.ready()
@@ -27,14 +41,7 @@ class TestCutOff:
         cut_at: list[float] = []
         sup = Supervisor()
 
-        @sup.component
-        async def db() -> AsyncIterator[None]:
-            yield
-            t0 = anyio.current_time()
-            try:
-                await anyio.sleep(100)
-            finally:
-                cut_at.append(anyio.current_time() - t0)
+        sup.add(slow_teardown(cut_at), name="db")
 
         report = await stop_after_ready(sup)
         assert cut_at == [5.0]
@@ -152,14 +159,7 @@ class TestCutOff:
         sup = Supervisor()
         inner = Supervisor("inner")
 
-        @inner.component
-        async def db() -> AsyncIterator[None]:
-            yield
-            t0 = anyio.current_time()
-            try:
-                await anyio.sleep(100)
-            finally:
-                cut.append(anyio.current_time() - t0)
+        inner.add(slow_teardown(cut), name="db")
 
         sup.add(inner)
         async with lifecycle.running(sup, policy=POLICY) as tree:
@@ -213,14 +213,7 @@ class TestPhases:
         cut: list[float] = []
         sup = Supervisor()
 
-        @sup.component
-        async def db() -> AsyncIterator[None]:
-            yield
-            t0 = anyio.current_time()
-            try:
-                await anyio.sleep(100)
-            finally:
-                cut.append(anyio.current_time() - t0)
+        sup.add(slow_teardown(cut), name="db")
 
         async with lifecycle.running(sup) as tree:
             await tree.ready()
@@ -232,14 +225,7 @@ class TestPhases:
         cut: list[float] = []
         sup = Supervisor(policy=ShutdownPolicy(graceful=7.0))
 
-        @sup.component
-        async def db() -> AsyncIterator[None]:
-            yield
-            t0 = anyio.current_time()
-            try:
-                await anyio.sleep(100)
-            finally:
-                cut.append(anyio.current_time() - t0)
+        sup.add(slow_teardown(cut), name="db")
 
         async with lifecycle.running(sup) as tree:
             await tree.ready()
@@ -275,14 +261,7 @@ class TestSelfStop:
         cut: list[float] = []
         sup = Supervisor()
 
-        @sup.component
-        async def db() -> AsyncIterator[None]:
-            yield
-            t0 = anyio.current_time()
-            try:
-                await anyio.sleep(100)
-            finally:
-                cut.append(anyio.current_time() - t0)
+        sup.add(slow_teardown(cut), name="db")
 
         @sup.component(main=True, depends_on=("db",))
         async def job() -> None:
