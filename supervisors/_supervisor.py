@@ -356,14 +356,18 @@ class Supervisor:
                 async with anyio.create_task_group() as task_group:
                     run = _Run(self, ctx, task_group, graph)
                     task_group.start_soon(run.watch_stop, name=f"lifecycle:{ctx.path}:stop-watch")
-                    if await run.start():
-                        ctx.ready(self)
-                        await run.supervise()
-                    if ctx.escalation is None:  # a start failure, a failure, or main returned
-                        ctx.request_stop("a child failed to start", failed=True)
-                    assert ctx.escalation is not None  # noqa: S101 - set by request_stop
-                    await run.stop_all(ctx.escalation)
-                    failures = run.failures()
+                    try:
+                        if await run.start():
+                            ctx.ready(self)
+                            await run.supervise()
+                    finally:
+                        # Also after an error of this supervisor's own: its children are
+                        # shielded, so nothing but this stops them.
+                        if ctx.escalation is None:  # a child failed to start
+                            ctx.request_stop("a child failed to start", failed=True)
+                        assert ctx.escalation is not None  # noqa: S101 - set by request_stop
+                        await run.stop_all(ctx.escalation)
+                        failures = run.failures()
         finally:
             self._running = False
             # Raised outside the task group (which would wrap it), and even when this

@@ -7,6 +7,7 @@ import pytest
 from helpers import Recorder
 
 import lifecycle
+import supervisors._supervisor as impl
 from lifecycle import ComponentError, Outcome, Priority, StopReason, UsageError
 from supervisors import Supervisor
 
@@ -497,3 +498,33 @@ class TestMisuse:
             async with lifecycle.running(root):
                 pass  # pragma: no cover - never reached
         assert rec.events == []
+
+
+class TestOwnErrors:
+    async def test_an_error_of_the_supervisor_itself_still_stops_its_children(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """If the supervisor's own code raises, its children still stop in order and the error is raised."""
+
+        async def broken(self: object) -> None:
+            raise LookupError("internal")
+
+        monkeypatch.setattr(impl._Run, "supervise", broken)
+        rec = Recorder()
+        with anyio.fail_after(10), pytest.raises(ExceptionGroup) as info:
+            async with lifecycle.running(tree_of_two(rec)) as tree:
+                await tree.ready()
+                await anyio.sleep_forever()
+        (error,) = only_component_errors(info.value)
+        assert error.path == "root"
+        assert isinstance(error.__cause__, BaseExceptionGroup)  # raised inside its task group
+        assert [type(e) for e in error.__cause__.exceptions] == [LookupError]
+        assert rec.names("stop") == ["b", "a"]
+
+
+def tree_of_two(rec: Recorder) -> Supervisor:
+    sup = Supervisor()
+    sup.add(rec.resource("a"))
+    sup.add(rec.resource("b"), depends_on=("a",))
+    return sup
