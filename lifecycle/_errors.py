@@ -30,19 +30,39 @@ class ConfigurationError(LifecycleError, ValueError):
         path: The path of the tree the mistake is in (``"app/jobs"``), if any;
             the message then starts with ``In supervisor 'app/jobs':``.
 
+        problems: For an error that reports several mistakes at once (in
+            several nested trees), each of them.
+
     Attributes:
         reason: The message without the tree path.
 
         path: The path of the tree the mistake is in, or ``None``.
+
+        problems: The separate mistakes this error reports, or ``()``.
     """
 
-    def __init__(self, reason: str, *, path: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: str | None = None,
+        problems: tuple[ConfigurationError, ...] = (),
+    ) -> None:
         super().__init__(reason if path is None else f"In supervisor {path!r}: {reason}")
         self.reason = reason
         self.path = path
+        self.problems = problems
+
+    @classmethod
+    def combine(cls, problems: list[ConfigurationError]) -> ConfigurationError:
+        """Return the one error of *problems*, or one error that lists them all."""
+        if len(problems) == 1:
+            return problems[0]
+        lines = "\n".join(f"  - {p}" for p in problems)
+        return cls(f"{len(problems)} mistakes in the tree:\n{lines}", problems=tuple(problems))
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_configuration_error, (self.reason, self.path))
+        return (_configuration_error, (self.reason, self.path, self.problems))
 
 
 class UsageError(LifecycleError, RuntimeError):
@@ -97,5 +117,9 @@ class StoppedError(LifecycleError, RuntimeError):
     """
 
 
-def _configuration_error(reason: str, path: str | None) -> ConfigurationError:
-    return ConfigurationError(reason, path=path)
+def _configuration_error(
+    reason: str,
+    path: str | None,
+    problems: tuple[ConfigurationError, ...] = (),
+) -> ConfigurationError:
+    return ConfigurationError(reason, path=path, problems=problems)

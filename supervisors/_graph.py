@@ -150,16 +150,22 @@ def build_graph(  # noqa: C901, PLR0912 - one linear pass per step, kept togethe
 
     deps: list[tuple[int, ...]] = []
     dependents: list[list[int]] = [[] for _ in range(count)]
+    unknown: list[str] = []
     for i, wanted in enumerate(dependencies):
         resolved: dict[int, None] = {}
         for dep in wanted:
             j = index.get(dep)
             if j is None:
-                raise ConfigurationError(_unknown_dependency_message(names[i], dep, names))
-            if j not in resolved:
+                unknown.append(_unknown_dependency_message(names[i], dep, names))
+            elif j not in resolved:
                 resolved[j] = None
                 dependents[j].append(i)
         deps.append(tuple(resolved))
+    if len(unknown) == 1:
+        raise ConfigurationError(unknown[0])
+    if unknown:  # every one of them at once, not one per attempt
+        msg = f"{len(unknown)} dependencies are unknown:\n" + "\n".join(f"  - {m}" for m in unknown)
+        raise ConfigurationError(msg)
 
     # Kahn's algorithm from the components nothing depends on, so each node is
     # visited after all of its dependents.

@@ -306,18 +306,23 @@ class Supervisor:
         Raises:
             ConfigurationError: Something is declared wrongly; the message names
                 it, and its ``path`` is the path of the tree it is in
-                (``app/jobs``).
+                (``app/jobs``). Mistakes in several trees are reported together,
+                each in ``problems``.
         """
+        problems: list[ConfigurationError] = []
         try:
             self.graph()
         except ConfigurationError as exc:
-            raise ConfigurationError(exc.reason, path=self.name) from None
+            problems.append(ConfigurationError(exc.reason, path=self.name))
         for spec in self._specs:
             try:
                 spec.validate_tree()
             except ConfigurationError as exc:
-                path = self.name if exc.path is None else f"{self.name}/{exc.path}"
-                raise ConfigurationError(exc.reason, path=path) from None
+                for problem in exc.problems or (exc,):
+                    path = self.name if problem.path is None else f"{self.name}/{problem.path}"
+                    problems.append(ConfigurationError(problem.reason, path=path))
+        if problems:  # all of them, so one `lifecycle check` shows every mistake
+            raise ConfigurationError.combine(problems) from None
 
     # -- running -------------------------------------------------------------------
 

@@ -473,3 +473,30 @@ class TestSupervisorGraph:
         sup = Supervisor()
         with pytest.raises(ConfigurationError, match="depends on itself"):
             sup.add(idle, name="db", depends_on=("db",))
+
+
+class TestAllMistakesAtOnce:
+    def test_every_unknown_dependency_is_reported_at_once(self) -> None:
+        """Several unknown dependencies are listed in one error, each with its owner."""
+        sup = Supervisor("app")
+        sup.add(idle, name="api", depends_on=("dbb", "cache"))
+        sup.add(idle, name="db")
+        with pytest.raises(ConfigurationError) as info:
+            sup.validate_tree()
+        message = str(info.value)
+        assert message.startswith("In supervisor 'app': 2 dependencies are unknown:")
+        assert "Component 'api' depends on 'dbb'" in message
+        assert "Did you mean 'db'?" in message
+        assert "Component 'api' depends on 'cache'" in message
+
+    def test_mistakes_in_several_nested_trees_are_reported_together(self) -> None:
+        """Each broken nested tree is a separate problem with its own path."""
+        root = Supervisor("app")
+        for name in ("web", "jobs"):
+            nested = Supervisor(name)
+            nested.add(idle, name="worker", depends_on=("queue",))
+            root.add(nested)
+        with pytest.raises(ConfigurationError) as info:
+            root.validate_tree()
+        assert [p.path for p in info.value.problems] == ["app/web", "app/jobs"]
+        assert str(info.value).startswith("2 mistakes in the tree:")
