@@ -59,22 +59,41 @@ def _print(text: str) -> None:
 @final
 class _Watchdog:
     """
-    A thread that ends the process when the terminate deadline passes.
+    A thread that watches the event loop and ends the process at the terminate deadline.
 
     A thread, because the event loop may be the thing that is stuck (a blocking
-    call); it logs the stubborn components, the stack of the blocked main thread,
-    prints the report and exits with ``ExitCode.TERMINATED``.
+    call). When the loop has not run for longer than *blocked_after* seconds, it
+    logs ``loop.blocked`` with the stack of the code holding it (once per
+    episode) and ``loop.unblocked`` when it runs again. When the terminate
+    deadline passes, it logs the stubborn components and the stack of the main
+    thread, prints the report and exits with ``ExitCode.TERMINATED``.
     """
 
-    def __init__(self, tree: RunningTree, on_report: Callable[[ShutdownReport], None] | None) -> None:
+    def __init__(
+        self,
+        tree: RunningTree,
+        on_report: Callable[[ShutdownReport], None] | None,
+        blocked_after: float,
+    ) -> None:
         self._tree = tree
         self._on_report = on_report
+        self._blocked_after = blocked_after
+        self._beat = time.monotonic()
+        self._blocked_since: float | None = None
         self._lock = threading.Condition()
         self._deadline: float | None = None
         self._done = False
         self._main_thread = threading.get_ident()
-        self._thread = threading.Thread(target=self._watch, name="lifecycle-terminate-watchdog", daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="lifecycle-watchdog", daemon=True)
         self._thread.start()
+
+    async def heartbeat(self, scope: anyio.CancelScope) -> None:
+        """Stamp the loop's liveness a few times per threshold, until *scope* is cancelled."""
+        interval = min(0.25, self._blocked_after / 4)
+        with scope:
+            while True:
+                self._beat = time.monotonic()
+                await anyio.sleep(interval)
 
     def arm(self) -> None:
         """Set (or move earlier) the wall-clock deadline from the tree's escalation; in the loop."""
@@ -96,17 +115,37 @@ class _Watchdog:
     def _watch(self) -> None:
         with self._lock:
             while not self._done:
-                if self._deadline is None:
-                    self._lock.wait()
-                    continue
-                left = self._deadline - time.monotonic()
-                if left <= 0:
-                    break
-                # An infinite budget (math.inf) means no hard exit: wait to be closed.
-                self._lock.wait(None if math.isinf(left) else left)
+                timeout: float | None = None
+                if self._deadline is not None:
+                    left = self._deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    # An infinite budget (math.inf) means no hard exit.
+                    timeout = None if math.isinf(left) else left
+                if self._blocked_after:
+                    self._check_loop()
+                    step = self._blocked_after / 2
+                    timeout = step if timeout is None else min(timeout, step)
+                self._lock.wait(timeout)
             if self._done:
                 return
         self._hard_exit()
+
+    def _check_loop(self) -> None:
+        beat = self._beat
+        stale = time.monotonic() - beat
+        if stale > self._blocked_after and self._blocked_since is None:
+            self._blocked_since = beat
+            frame = sys._current_frames().get(self._main_thread)  # the only way to see a blocked loop
+            _log.warning(
+                "loop.blocked",
+                blocked_for=round(stale, 3),
+                threshold=self._blocked_after,
+                stack="".join(traceback.format_stack(frame)) if frame is not None else "",
+            )
+        elif stale <= self._blocked_after and self._blocked_since is not None:
+            _log.warning("loop.unblocked", blocked_for=round(beat - self._blocked_since, 3))
+            self._blocked_since = None
 
     def _hard_exit(self) -> None:  # pragma: no cover - ends the process; tested in a subprocess
         try:
@@ -163,6 +202,23 @@ def _report_now(tree: RunningTree) -> ShutdownReport:
     )
 
 
+def _blocked_loop_threshold() -> float:
+    raw = os.environ.get("LIFECYCLE_BLOCKED_LOOP_THRESHOLD", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or value < 0:
+        msg = (
+            f"Environment variable LIFECYCLE_BLOCKED_LOOP_THRESHOLD={raw!r} is not valid: set it to a "
+            "non-negative number of seconds (0 turns the blocked-loop warning off), or unset it for 1."
+        )
+        raise ConfigurationError(msg)
+    return value
+
+
 def _check_backend(backend: str, backend_options: Mapping[str, object] | None) -> dict[str, object]:
     options = dict(backend_options or {})
     if backend not in {"asyncio", "trio"}:
@@ -198,7 +254,11 @@ def run(
     If something is still running when the terminate deadline passes (a
     coroutine that swallows cancellation, a call that blocks the loop), a
     watchdog thread logs the stubborn components with their stacks, prints the
-    report and exits the process at once with ``ExitCode.TERMINATED``.
+    report and exits the process at once with ``ExitCode.TERMINATED``. The same
+    thread watches the event loop: when it has not run for longer than
+    ``LIFECYCLE_BLOCKED_LOOP_THRESHOLD`` seconds (1 by default; 0 turns this
+    off), ``loop.blocked`` is logged with the stack of the code blocking it,
+    and ``loop.unblocked`` once it runs again.
 
     Args:
         root: A component, usually a ``Supervisor``.
@@ -241,6 +301,7 @@ def execute(
     try:
         configure_logging()
         options = _check_backend(backend, backend_options)
+        blocked_after = _blocked_loop_threshold()
         as_spec(root).validate_tree()
     except ConfigurationError as exc:
         _print(f"lifecycle: configuration error: {exc}")
@@ -249,16 +310,22 @@ def execute(
     holder: list[RunningTree] = []
 
     async def main() -> None:
-        async with running(root, signals=signals, policy=policy) as tree:
+        async with running(root, signals=signals, policy=policy) as tree, anyio.create_task_group() as tasks:
             holder.append(tree)
-            watchdog = _Watchdog(tree, on_report)
+            watchdog = _Watchdog(tree, on_report, blocked_after)
             tree._stop_listeners.append(watchdog.arm)
+            # Shielded: the loop is watched until the tree has stopped, even when a
+            # failure cancels this block.
+            beating = anyio.CancelScope(shield=True)
+            if blocked_after:
+                tasks.start_soon(watchdog.heartbeat, beating)
             try:
                 await tree.wait()
             finally:
                 if tree.report is None:
                     with anyio.CancelScope(shield=True):
                         await tree.wait()
+                beating.cancel()
                 watchdog.close()
 
     failed: BaseExceptionGroup[BaseException] | None = None

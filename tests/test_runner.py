@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -134,3 +139,67 @@ def test_infinite_budgets_disable_the_hard_exit() -> None:
         policy=lifecycle.ShutdownPolicy(graceful=float("inf"), forceful=float("inf"), terminate=float("inf")),
     )
     assert report.ok
+
+
+BLOCKING = """
+import sys, time
+import anyio, lifecycle
+from supervisors import Supervisor
+
+tree = Supervisor("svc")
+
+@tree.component(main=True)
+async def job(ctx: lifecycle.Context) -> None:
+    ctx.ready()
+    await anyio.sleep(0.2)
+    time.sleep(1.0)  # blocks the event loop
+    await anyio.sleep(0.2)
+
+lifecycle.run(tree, backend=sys.argv[1])
+"""
+
+
+class TestBlockedLoop:
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_a_blocking_call_is_logged_with_its_stack(self, tmp_path: Path, backend: str) -> None:
+        """A call that holds the loop past the threshold is logged with its stack, and its end too."""
+        script = tmp_path / "blocking.py"
+        script.write_text(BLOCKING)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "LIFECYCLE_LOG_FORMAT": "json",
+            "LIFECYCLE_BLOCKED_LOOP_THRESHOLD": "0.3",
+        }
+        proc = subprocess.run(
+            [sys.executable, str(script), backend],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+        (blocked,) = [e for e in events if e["event"] == "loop.blocked"]
+        (unblocked,) = [e for e in events if e["event"] == "loop.unblocked"]
+        assert "time.sleep(1.0)" in blocked["stack"]
+        assert blocked["threshold"] == 0.3
+        assert 0.7 < unblocked["blocked_for"] < 5
+
+    def test_bad_threshold_is_a_configuration_error(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """LIFECYCLE_BLOCKED_LOOP_THRESHOLD must be a non-negative number; otherwise run() exits 2."""
+        monkeypatch.setenv("LIFECYCLE_BLOCKED_LOOP_THRESHOLD", "soon")
+        with pytest.raises(SystemExit) as info:
+            lifecycle.run(job_tree())
+        assert info.value.code == ExitCode.USAGE
+        assert "LIFECYCLE_BLOCKED_LOOP_THRESHOLD='soon' is not valid" in capsys.readouterr().err
+
+    def test_zero_turns_the_watch_off(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A threshold of 0 runs without the heartbeat."""
+        monkeypatch.setenv("LIFECYCLE_BLOCKED_LOOP_THRESHOLD", "0")
+        assert lifecycle.run(job_tree()).ok
