@@ -230,5 +230,5 @@ def entry_point() -> None:
     sys.exit(main())
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover - `python -m lifecycle` goes through __main__.py
     entry_point()
