@@ -65,7 +65,6 @@ import gc
 import importlib.metadata
 import importlib.util
 import logging
-import os
 import platform
 import random
 import shutil
@@ -82,6 +81,7 @@ from typing import Any, Final, final
 import anyio
 import attrs
 import structlog
+from _machine import cpus, version
 
 import lifecycle
 import supervisors
@@ -330,13 +330,6 @@ def run_benchmark(args: argparse.Namespace, backends: Sequence[str]) -> Results:
 # -- the report -----------------------------------------------------------------------
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def _revision() -> str:
     """Name the commit of the measured packages, and whether they have uncommitted changes."""
     git = shutil.which("git")
@@ -354,25 +347,16 @@ def _revision() -> str:
     return f"git {head.stdout.strip()}{changed}"
 
 
-def _cpus() -> str:
-    count = os.cpu_count()
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        return f"{count}"
-    return f"{count} ({usable} usable)"
-
-
 def machine_info(args: argparse.Namespace, backends: Sequence[str], skipped: Sequence[str], revision: str) -> str:
     """Describe the machine, the versions and the run's parameters."""
     python = f"{platform.python_version()} ({platform.python_implementation()})"
     versions = ", ".join(
-        f"{dist} {_version(dist)}" for dist in ("anyio", "trio", "uvloop", "structlog", "attrs", "anyio-lifecycle")
+        f"{dist} {version(dist)}" for dist in ("anyio", "trio", "uvloop", "structlog", "attrs", "anyio-lifecycle")
     )
     lines = [
         "# anyio-lifecycle core benchmark",
         "",
-        f"- Python {python} on {platform.platform()}; CPUs: {_cpus()}",
+        f"- Python {python} on {platform.platform()}; CPUs: {cpus()}",
         f"- {versions}",
         f"- measured code: {revision}",
         (

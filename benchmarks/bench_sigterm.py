@@ -82,6 +82,7 @@ from pathlib import Path
 from typing import IO, Final, final
 
 import attrs
+from _machine import cpus, version
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 PROFILE_ENV: Final = "BENCH_SIGTERM_PROFILE"
@@ -531,31 +532,15 @@ def run_benchmark(args: argparse.Namespace, backends: Sequence[str], aiomisc: bo
 # -- the report -------------------------------------------------------------------------------
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _cpus() -> str:
-    count = os.cpu_count()
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        return f"{count}"
-    return f"{count} ({usable} usable)"
-
-
 def machine_info(args: argparse.Namespace, backends: Sequence[str], skipped: Sequence[str], aiomisc: bool) -> str:
     """Describe the machine, the versions and the run's parameters."""
     python = f"{platform.python_version()} ({platform.python_implementation()})"
     dists = ("anyio", "trio", "uvloop", "structlog", "attrs", "aiomisc", "anyio-lifecycle")
-    versions = ", ".join(f"{dist} {_version(dist)}" for dist in dists)
+    versions = ", ".join(f"{dist} {version(dist)}" for dist in dists)
     lines = [
         "# SIGTERM to exit: a real process with N components",
         "",
-        f"- Python {python} on {platform.platform()}; CPUs: {_cpus()}",
+        f"- Python {python} on {platform.platform()}; CPUs: {cpus()}",
         f"- {versions}",
         (
             f"- N = {args.n} tasks / components / services (lifecycle: plus its `bench_ready` harness component); "

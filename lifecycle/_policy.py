@@ -55,6 +55,31 @@ _ENV: Final = {
 }
 
 
+def seconds_from_env(variable: str, environ: Mapping[str, str], what: str, unset: str) -> float | None:
+    """
+    Read a non-negative number of seconds from *environ*; ``None`` if unset or empty.
+
+    Raises:
+        ConfigurationError: The value is negative, NaN or not a number; the
+            message names the variable, its value, *what* it should be, and
+            what unsetting it does (*unset*).
+    """
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or value < 0:
+        msg = (
+            f"Environment variable {variable}={raw!r} is not {what}: set it to a non-negative "
+            f"number of seconds (e.g. 30 or 2.5), or unset it to {unset}."
+        )
+        raise ConfigurationError(msg)
+    return value
+
+
 def _check_budget(instance: ShutdownPolicy, attribute: attrs.Attribute[float], value: float) -> None:
     del instance
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -110,21 +135,9 @@ class ShutdownPolicy:
         env = os.environ if environ is None else environ
         values: dict[str, float] = {}
         for field, variable in _ENV.items():
-            raw = env.get(variable, "").strip()
-            if not raw:
-                continue
-            try:
-                value = float(raw)
-            except ValueError:
-                value = math.nan
-            if math.isnan(value) or value < 0:
-                msg = (
-                    f"Environment variable {variable}={raw!r} is not a valid timeout: "
-                    "set it to a non-negative number of seconds (e.g. 30 or 2.5), or unset it "
-                    "to use the default."
-                )
-                raise ConfigurationError(msg)
-            values[field] = value
+            value = seconds_from_env(variable, env, "a valid timeout", "use the default")
+            if value is not None:
+                values[field] = value
         return cls(**values)
 
     @property

@@ -20,7 +20,7 @@ import structlog
 from ._errors import ConfigurationError, LifecycleError
 from ._instance import ComponentInstance
 from ._logging import configure_logging
-from ._policy import Phase, ShutdownPolicy
+from ._policy import Phase, ShutdownPolicy, seconds_from_env
 from ._report import ComponentReport, ShutdownReport, StopReason
 from ._running import RunningTree, as_spec, running
 
@@ -203,20 +203,13 @@ def _report_now(tree: RunningTree) -> ShutdownReport:
 
 
 def _blocked_loop_threshold() -> float:
-    raw = os.environ.get("LIFECYCLE_BLOCKED_LOOP_THRESHOLD", "").strip()
-    if not raw:
-        return 1.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if math.isnan(value) or value < 0:
-        msg = (
-            f"Environment variable LIFECYCLE_BLOCKED_LOOP_THRESHOLD={raw!r} is not valid: set it to a "
-            "non-negative number of seconds (0 turns the blocked-loop warning off), or unset it for 1."
-        )
-        raise ConfigurationError(msg)
-    return value
+    value = seconds_from_env(
+        "LIFECYCLE_BLOCKED_LOOP_THRESHOLD",
+        os.environ,
+        "a valid threshold",
+        "use 1 (0 turns the blocked-loop warning off)",
+    )
+    return 1.0 if value is None else value
 
 
 def _check_backend(backend: str, backend_options: Mapping[str, object] | None) -> dict[str, object]:

@@ -197,7 +197,7 @@ class TestBlockedLoop:
         with pytest.raises(SystemExit) as info:
             lifecycle.run(job_tree())
         assert info.value.code == ExitCode.USAGE
-        assert "LIFECYCLE_BLOCKED_LOOP_THRESHOLD='soon' is not valid" in capsys.readouterr().err
+        assert "LIFECYCLE_BLOCKED_LOOP_THRESHOLD='soon' is not a valid threshold" in capsys.readouterr().err
 
     def test_zero_turns_the_watch_off(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A threshold of 0 runs without the heartbeat."""
