@@ -79,6 +79,11 @@ class Backoff:
     """
     The delay before each restart: exponential, capped, with full jitter.
 
+    A child's attempt counter starts at 0 and grows with each of its restarts;
+    it goes back to 0 when the child stayed ready for at least the intensity
+    window (``Intensity.within``) before it ended, so a child that crashes once
+    a day restarts after ``initial``, not after ``maximum``.
+
     Args:
         initial: The delay before the first restart, in seconds.
 
