@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from typing import TypeVar, final, overload
 
@@ -21,6 +22,7 @@ from lifecycle.abc import ChildInfo, Tree, TreeInfo
 from lifecycle.lowlevel import ComponentInstance, Escalation, failure_group, stop_instances
 
 from ._graph import Graph, build_graph
+from ._restart import RestartWindow, backoff_delay
 from ._strategy import Backoff, Intensity, Restart, Strategy
 
 __all__ = ["Supervisor"]
@@ -391,16 +393,22 @@ class _Run:
     """The state of one run of a supervisor."""
 
     __slots__ = (
+        "attempts",
         "ctx",
         "exited",
         "graph",
+        "handled",
         "index",
         "instances",
+        "random",
+        "restarts",
         "stopping",
         "sup",
         "task_group",
+        "types",
         "wakeup",
         "watch_scope",
+        "window",
     )
 
     def __init__(self, sup: Supervisor, ctx: Context, task_group: anyio.abc.TaskGroup, graph: Graph) -> None:
@@ -408,8 +416,16 @@ class _Run:
         self.ctx = ctx
         self.task_group = task_group
         self.graph = graph
+        count = len(graph.names)
         self.index = {name: i for i, name in enumerate(graph.names)}
-        self.instances: list[ComponentInstance | None] = [None] * len(graph.names)
+        self.instances: list[ComponentInstance | None] = [None] * count
+        self.restarts = [0] * count
+        self.types = [sup.restart_of(name) for name in graph.names]
+        self.attempts = [0] * count
+        self.window = RestartWindow(sup.intensity)
+        self.random = random.Random()  # noqa: S311 - jitter, not cryptography
+        # Failures supervision handled (TEMPORARY children): reported, not raised.
+        self.handled: set[ComponentInstance] = set()
         self.exited: list[ComponentInstance] = []
         self.wakeup = anyio.Event()
         self.stopping = False
@@ -430,58 +446,79 @@ class _Run:
             await self.ctx.stopping.wait()
             self.wakeup.set()
 
-    async def start(self) -> bool:
-        """Start the waves; return ``False`` after a start failure or when the stop began."""
+    async def start(self, members: set[int] | None = None) -> bool:
+        """
+        Start the children (or only *members*, for a restart) wave by wave.
+
+        Returns ``False`` when the stop began, or when a child failed to start
+        during the first start. During a restart a failure does not stop the
+        others: children whose dependencies are not ready wait for the failed
+        child's own restart, which includes them.
+        """
         ctx = self.ctx
         specs = self.sup.children
-        for number, wave in enumerate(self.graph.start_waves):
+        for number, full_wave in enumerate(self.graph.start_waves):
             if ctx.escalation is not None:
                 return False
-            names = [specs[i].name for i in wave]
-            _log.info(
-                "tree.wave_starting",
-                tree=ctx.path,
-                wave=number,
-                size=len(wave),
-                components=names if len(names) <= _LOGGED_NAMES else [*names[:_LOGGED_NAMES], "..."],
-            )
+            wave = self._startable(full_wave, members)
+            if not wave:
+                continue
+            if members is None:
+                self._log_wave(number, [specs[i].name for i in wave])
             pending = len(wave)
 
             def became_ready(_: ComponentInstance) -> None:
                 nonlocal pending
                 pending -= 1
-                if not pending:
+                if not pending:  # one wake-up per wave, not one per child
                     self.wakeup.set()
 
-            batch: list[ComponentInstance] = []
-            for i in wave:
-                spec = specs[i]
-                values = {dep: self._value_of(dep) for dep in spec.injected}
-                instance = ComponentInstance(
-                    spec,
-                    policy=ctx.policy,
-                    path=f"{ctx.path}/{spec.name}",
-                    values=values,
-                    priority=self.graph.effective[i],
-                )
-                instance.add_ready_callback(became_ready)
-                instance.add_exit_callback(self.on_exit)
-                self.instances[i] = instance
-                batch.append(instance)
+            batch = [self._new_instance(i, became_ready) for i in wave]
             for instance in batch:
                 instance.start_soon(self.task_group)
-            while pending:
-                await self._next_event()
-                if ctx.escalation is not None:
-                    return False
-                if any(i.failed for i in self.exited):
-                    _log.error(
-                        "tree.start_failed",
-                        tree=ctx.path,
-                        failed=[i.path for i in self.exited if i.failed],
-                    )
-                    return False
+            if not await self._wave_up(batch, first_start=members is None):
+                return False
         return True
+
+    async def _wave_up(self, batch: list[ComponentInstance], *, first_start: bool) -> bool:
+        """Wait until every child of *batch* is ready or ended; ``False`` on a stop or first-start failure."""
+        while not all(i.ready or i.done for i in batch):
+            await self._next_event()
+            if self.ctx.escalation is not None:
+                return False
+            if first_start and any(i.failed for i in self.exited):
+                _log.error("tree.start_failed", tree=self.ctx.path, failed=[i.path for i in self.exited if i.failed])
+                return False
+        return True
+
+    def _log_wave(self, number: int, names: list[str]) -> None:
+        shown = names if len(names) <= _LOGGED_NAMES else [*names[:_LOGGED_NAMES], "..."]
+        _log.info("tree.wave_starting", tree=self.ctx.path, wave=number, size=len(names), components=shown)
+
+    def _startable(self, wave: tuple[int, ...], members: set[int] | None) -> list[int]:
+        """The children of *wave* to start: all of them, or the *members* whose dependencies are ready."""
+        if members is None:
+            return list(wave)
+        return [i for i in wave if i in members and all(self._ready(d) for d in self.graph.dependencies[i])]
+
+    def _new_instance(self, i: int, became_ready: Callable[[ComponentInstance], None]) -> ComponentInstance:
+        spec = self.sup.children[i]
+        instance = ComponentInstance(
+            spec,
+            policy=self.ctx.policy,
+            path=f"{self.ctx.path}/{spec.name}",
+            values={dep: self._value_of(dep) for dep in spec.injected},
+            priority=self.graph.effective[i],
+            restarts=self.restarts[i],
+        )
+        instance.add_ready_callback(became_ready)
+        instance.add_exit_callback(self.on_exit)
+        self.instances[i] = instance
+        return instance
+
+    def _ready(self, i: int) -> bool:
+        instance = self.instances[i]
+        return instance is not None and instance.ready and not instance.failed
 
     def _value_of(self, name: str) -> object:
         instance = self.instances[self.index[name]]
@@ -489,7 +526,7 @@ class _Run:
         return instance.value
 
     async def supervise(self) -> None:
-        """Return when a child fails or a ``main`` child returns."""
+        """Handle children that end; return when the supervisor gives up, a ``main`` child returns, or it stops."""
         while True:
             while not self.exited:
                 if self.ctx.escalation is not None:
@@ -497,15 +534,107 @@ class _Run:
                 await self._next_event()
             exited, self.exited = self.exited, []
             for instance in exited:
-                if instance.failed:
-                    _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path)
-                    self.ctx.request_stop(f"{instance.path!r} failed", failed=True)
+                i = self.index[instance.spec.name]
+                if self.instances[i] is not instance:  # already retired by a restart
+                    continue
+                if not await self._child_ended(i, instance):
                     return
-                if instance.spec.main:
-                    _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)
-                    self.ctx.request_stop(f"{instance.path!r} (main) returned")
-                    return
+
+    async def _child_ended(self, i: int, instance: ComponentInstance) -> bool:
+        """Apply the restart type and strategy to a child that ended; ``False`` ends supervision."""
+        failed = instance.failed
+        if instance.spec.main:
+            if failed:
+                return self._give_up(instance, "its main child failed")
+            _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)
+            self.ctx.request_stop(f"{instance.path!r} (main) returned")
+            return False
+        restart = self.types[i]
+        if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and not failed):
+            if failed:
+                self.handled.add(instance)
+                _log.warning("supervisor.child_ended", tree=self.ctx.path, child=instance.path, restart=restart.value)
+            else:
                 _log.info("component.finished", component=instance.path)
+            return True
+        if not self.window.allow(anyio.current_time()):
+            intensity = self.sup.intensity
+            reason = f"more than {intensity.max_restarts} restarts within {intensity.within:g} s"
+            return self._give_up(instance, reason)
+        await self._restart(i, instance)
+        return self.ctx.escalation is None
+
+    def _give_up(self, instance: ComponentInstance, reason: str) -> bool:
+        _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path, reason=reason)
+        self.ctx.request_stop(f"{instance.path!r} failed ({reason})", failed=True)
+        return False
+
+    def _restart_group(self, i: int) -> set[int]:
+        """The children a restart of child *i* restarts: the strategy's, plus their dependents."""
+        count = len(self.instances)
+        strategy = self.sup.strategy
+        if strategy is Strategy.ONE_FOR_ALL:
+            group = set(range(count))
+        elif strategy is Strategy.REST_FOR_ONE:
+            group = set(range(i, count))
+        else:
+            group = {i}
+        todo = list(group)
+        while todo:  # dependents hold the old value: they restart too
+            for dependent in self.graph.dependents[todo.pop()]:
+                if dependent not in group:
+                    group.add(dependent)
+                    todo.append(dependent)
+        return group
+
+    async def _restart(self, i: int, failed: ComponentInstance) -> None:
+        group = self._restart_group(i)
+        # Retire the group first, so its members' exits are not taken for new events.
+        retired: dict[int, ComponentInstance] = {}
+        for j in group:
+            old = self.instances[j]
+            if old is not None:
+                retired[j] = old
+                self.instances[j] = None
+        running = {j for j, old in retired.items() if not old.done}
+        escalation = Escalation.start(self.ctx.policy)
+        for wave in self.graph.stop_waves:
+            batch = [retired[j] for j in wave if j in running]
+            if batch:
+                await stop_instances(batch, escalation)
+        # As in Erlang/OTP: a TEMPORARY child is never restarted, a TRANSIENT one
+        # only if it was still running (this restart stopped it), a PERMANENT one always.
+        types = self.types
+        members = {
+            j
+            for j in group
+            if j == i or types[j] is Restart.PERMANENT or (types[j] is Restart.TRANSIENT and j in running)
+        }
+        attempt = self.attempts[i]
+        up = failed.ready_at, failed.stopped_at
+        if up[0] is not None and up[1] is not None and up[1] - up[0] >= self.sup.intensity.within:
+            attempt = 0  # it stayed up long enough: start the backoff over
+        delay = backoff_delay(self.sup.backoff, attempt, self.random.random)
+        self.attempts[i] = attempt + 1
+        error = failed.report().error
+        _log.warning(
+            "supervisor.restarting",
+            tree=self.ctx.path,
+            child=failed.path,
+            reason="failed" if failed.failed else "exited",
+            error=None if error is None else f"{type(error).__name__}: {error}",
+            attempt=attempt + 1,
+            delay=round(delay, 6),
+            restarting=sorted(self.graph.names[j] for j in members),
+        )
+        with anyio.move_on_after(delay):
+            while self.ctx.escalation is None:
+                await self._next_event()
+        if self.ctx.escalation is not None:
+            return
+        for j in members:
+            self.restarts[j] += 1
+        await self.start(members)
 
     async def stop_all(self, escalation: Escalation) -> None:
         """Stop every child wave by wave and hand their reports to the context."""
@@ -520,8 +649,8 @@ class _Run:
         self.ctx.report_children([i.report() for i in ended])
 
     def failures(self) -> list[BaseException]:
-        """Return every child's errors if one failed to start or while running, else nothing."""
-        started = [i for i in self.instances if i is not None]
+        """Return every child's errors if one failed (unhandled) to start or while running, else nothing."""
+        started = [i for i in self.instances if i is not None and i not in self.handled]
         if not any(stage != "stop" for i in started for stage, _ in i.errors):
             return []
         errors: list[BaseException] = []

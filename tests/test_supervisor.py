@@ -9,7 +9,7 @@ from helpers import Recorder
 import lifecycle
 import supervisors._supervisor as impl
 from lifecycle import ComponentError, Outcome, Priority, StopReason, UsageError
-from supervisors import Supervisor
+from supervisors import Intensity, Restart, Supervisor
 
 
 def only_component_errors(group: BaseException) -> list[ComponentError]:
@@ -295,9 +295,9 @@ class TestStartFailure:
 
 class TestRuntime:
     async def test_runtime_failure_stops_the_tree_in_order_and_is_raised(self) -> None:
-        """A component failing while running stops everything in order; the error names it with stage 'run'."""
+        """A failure no restart handles stops everything in order; the error names it with stage 'run'."""
         rec = Recorder()
-        sup = Supervisor()
+        sup = Supervisor(intensity=Intensity(max_restarts=0))
         sup.add(rec.resource("db"))
         crash = anyio.Event()
 
@@ -368,11 +368,11 @@ class TestRuntime:
         assert isinstance(error.__cause__, ZeroDivisionError)
 
     async def test_finished_non_main_component_leaves_the_tree_running(self) -> None:
-        """A non-main component returning after ready is reported finished; the tree keeps running."""
+        """A TRANSIENT component returning after ready is reported finished; the tree keeps running."""
         sup = Supervisor()
         done = anyio.Event()
 
-        @sup.component
+        @sup.component(restart=Restart.TRANSIENT)
         async def warmup(ctx: lifecycle.Context) -> None:
             ctx.ready()
             done.set()

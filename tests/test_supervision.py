@@ -1,0 +1,253 @@
+"""Restarts with Erlang/OTP semantics: strategies, restart types, intensity, backoff."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+import lifecycle
+from lifecycle import ComponentError, Outcome
+from supervisors import Backoff, Intensity, Restart, Strategy, Supervisor
+
+pytestmark = pytest.mark.virtual_time
+
+NO_DELAY = Backoff(initial=0.0, maximum=0.0, jitter=False)
+
+
+class Log:
+    """Starts and stops of resources, with the virtual time they happened at."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, float]] = []
+        self.generation: dict[str, int] = {}
+
+    def resource(self, name: str, crash_at: dict[int, float] | None = None) -> Callable[..., object]:
+        """A resource that provides ``name#generation`` and crashes (in a task) at the given times."""
+
+        async def component(ctx: lifecycle.Context) -> AsyncIterator[str]:
+            gen = self.generation[name] = self.generation.get(name, 0) + 1
+            self.events.append(("start", name, anyio.current_time()))
+            delay = (crash_at or {}).get(gen)
+            if delay is not None:
+
+                async def crash() -> None:
+                    await anyio.sleep(delay)
+                    msg = f"{name} crash #{gen}"
+                    raise RuntimeError(msg)
+
+                ctx.spawn(crash)
+            yield f"{name}#{gen}"
+            self.events.append(("stop", name, anyio.current_time()))
+
+        component.__name__ = name
+        return component
+
+    def seq(self, event: str | None = None) -> list[str]:
+        return [f"{e}:{n}" for e, n, _ in self.events if event is None or e == event]
+
+
+async def run_for(sup: Supervisor, seconds: float) -> lifecycle.ShutdownReport:
+    async with lifecycle.running(sup) as tree:
+        await tree.ready()
+        await anyio.sleep(seconds)
+        return await tree.shutdown()
+
+
+class TestStrategies:
+    async def test_one_for_one_restarts_only_the_child_and_its_dependents(self) -> None:
+        """ONE_FOR_ONE: the crashed child and what depends on it restart; a sibling does not."""
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY)
+        sup.add(log.resource("db", {1: 1.0}))
+        sup.add(log.resource("api"), depends_on=("db",))
+        sup.add(log.resource("metrics"))
+        with capture_logs() as logs:
+            report = await run_for(sup, 5)
+        # The crashed resource's own teardown runs when it fails; then its dependent
+        # stops, and both start again, dependency first. Within a wave, any order.
+        assert log.seq()[0] == "start:db"
+        assert sorted(log.seq()[1:3]) == ["start:api", "start:metrics"]
+        assert log.seq()[3:7] == ["stop:db", "stop:api", "start:db", "start:api"]
+        assert log.generation == {"db": 2, "api": 2, "metrics": 1}
+        assert (report["db"].restarts, report["api"].restarts, report["metrics"].restarts) == (1, 1, 0)
+        (event,) = [e for e in logs if e["event"] == "supervisor.restarting"]
+        assert (event["child"], event["attempt"], event["reason"]) == ("root/db", 1, "failed")
+        assert event["error"] == "RuntimeError: db crash #1"
+        assert event["restarting"] == ["api", "db"]
+        assert report.ok
+
+    async def test_dependents_get_the_new_value(self) -> None:
+        """A dependent restarted with its dependency receives the dependency's new value."""
+        seen: list[str] = []
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY)
+        sup.add(log.resource("db", {1: 1.0}))
+
+        @sup.component
+        async def api(ctx: lifecycle.Context, db: str) -> None:
+            seen.append(db)
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        await run_for(sup, 5)
+        assert seen == ["db#1", "db#2"]
+
+    async def test_one_for_all_restarts_everything_in_order(self) -> None:
+        """ONE_FOR_ALL: every child stops (dependents first) and starts again (dependencies first)."""
+        log = Log()
+        sup = Supervisor(strategy=Strategy.ONE_FOR_ALL, backoff=NO_DELAY)
+        sup.add(log.resource("db"))
+        sup.add(log.resource("api", {1: 1.0}), depends_on=("db",))
+        await run_for(sup, 5)
+        assert log.seq() == [
+            "start:db",
+            "start:api",
+            "stop:api",  # the crashed child's own teardown
+            "stop:db",
+            "start:db",
+            "start:api",
+            "stop:api",
+            "stop:db",
+        ]
+
+    async def test_rest_for_one_restarts_the_children_registered_after(self) -> None:
+        """REST_FOR_ONE: the crashed child and those registered after it restart; earlier ones do not."""
+        log = Log()
+        sup = Supervisor(strategy=Strategy.REST_FOR_ONE, backoff=NO_DELAY)
+        sup.add(log.resource("first"))
+        sup.add(log.resource("second", {1: 1.0}))
+        sup.add(log.resource("third"))
+        await run_for(sup, 5)
+        assert log.generation == {"first": 1, "second": 2, "third": 2}
+
+
+class TestRestartTypes:
+    async def test_transient_child_that_returns_is_not_restarted(self) -> None:
+        """TRANSIENT: a normal exit is final, reported as finished."""
+        sup = Supervisor(backoff=NO_DELAY)
+        runs: list[int] = []
+
+        @sup.component(restart=Restart.TRANSIENT)
+        async def job(ctx: lifecycle.Context) -> None:
+            runs.append(1)
+            ctx.ready()
+            await anyio.sleep(1)
+
+        report = await run_for(sup, 5)
+        assert runs == [1]
+        assert report["job"].outcome is Outcome.FINISHED
+
+    async def test_transient_child_that_fails_is_restarted(self) -> None:
+        """TRANSIENT: a failure restarts it."""
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY)
+        sup.add(log.resource("worker", {1: 1.0}), restart=Restart.TRANSIENT)
+        await run_for(sup, 5)
+        assert log.generation == {"worker": 2}
+
+    async def test_permanent_child_that_returns_is_restarted(self) -> None:
+        """PERMANENT: even a normal exit restarts it."""
+        sup = Supervisor(backoff=NO_DELAY, intensity=Intensity(max_restarts=100, within=1.0))
+        runs: list[float] = []
+
+        @sup.component
+        async def poller(ctx: lifecycle.Context) -> None:
+            runs.append(anyio.current_time())
+            ctx.ready()
+            await anyio.sleep(1)
+
+        await run_for(sup, 3.5)
+        assert len(runs) == 4
+
+    async def test_temporary_child_failure_is_reported_not_raised(self) -> None:
+        """TEMPORARY: never restarted; its failure is logged and in the report, and nothing is raised."""
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY)
+        sup.add(log.resource("probe", {1: 1.0}), restart=Restart.TEMPORARY)
+        sup.add(log.resource("api"))
+        with capture_logs() as logs:
+            report = await run_for(sup, 5)
+        assert log.generation == {"probe": 1, "api": 1}
+        assert report["probe"].outcome is Outcome.FAILED
+        assert report["api"].outcome is Outcome.GRACEFUL
+        assert any(e["event"] == "supervisor.child_ended" for e in logs)
+
+
+class TestIntensity:
+    async def test_too_many_restarts_make_the_supervisor_give_up(self) -> None:
+        """More than max_restarts within the window: children stop in order, the last error is raised."""
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY, intensity=Intensity(max_restarts=2, within=10.0))
+        sup.add(log.resource("db"))
+        sup.add(log.resource("flaky", {1: 1.0, 2: 1.0, 3: 1.0}), depends_on=("db",))
+        with pytest.raises(ExceptionGroup) as info, capture_logs() as logs:
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+                await anyio.sleep_forever()
+        (error,) = info.value.exceptions
+        assert isinstance(error, ComponentError)
+        assert str(error.__cause__) == "flaky crash #3"
+        assert log.generation == {"db": 1, "flaky": 3}
+        assert log.seq("stop")[-1] == "stop:db"
+        (gave_up,) = [e for e in logs if e["event"] == "supervisor.giving_up"]
+        assert gave_up["reason"] == "more than 2 restarts within 10 s"
+
+    async def test_restarts_spread_wider_than_the_window_go_on(self) -> None:
+        """Crashes further apart than the window never exceed the intensity."""
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY, intensity=Intensity(max_restarts=1, within=2.0))
+        sup.add(log.resource("worker", dict.fromkeys(range(1, 6), 3.0)))
+        report = await run_for(sup, 16)
+        assert log.generation == {"worker": 6}
+        assert report["worker"].restarts == 5
+
+    async def test_a_failed_nested_supervisor_is_a_failed_child_of_its_parent(self) -> None:
+        """A nested supervisor that gives up is restarted by its parent's strategy."""
+        log = Log()
+        inner = Supervisor("inner", backoff=NO_DELAY, intensity=Intensity(max_restarts=0))
+        inner.add(log.resource("job", {1: 1.0}))
+        root = Supervisor(backoff=NO_DELAY)
+        root.add(inner)
+        report = await run_for(root, 5)
+        assert log.generation == {"job": 2}
+        assert report["inner"].restarts == 1
+
+
+class TestBackoff:
+    async def test_delays_grow_exponentially(self) -> None:
+        """Without jitter the restarts come initial, initial*2, initial*4 seconds after each crash."""
+        log = Log()
+        backoff = Backoff(initial=1.0, maximum=10.0, multiplier=2.0, jitter=False)
+        sup = Supervisor(backoff=backoff, intensity=Intensity(max_restarts=10, within=100.0))
+        sup.add(log.resource("worker", {1: 0.5, 2: 0.5, 3: 0.5}))
+        await run_for(sup, 20)
+        starts = [t for e, _, t in log.events if e == "start"]
+        gaps = [round(b - a, 6) for a, b in itertools.pairwise(starts)]
+        assert gaps == [1.5, 2.5, 4.5]
+
+    async def test_backoff_resets_after_a_long_enough_run(self) -> None:
+        """A child that stayed up for the whole intensity window restarts after the initial delay again."""
+        log = Log()
+        backoff = Backoff(initial=1.0, maximum=10.0, multiplier=2.0, jitter=False)
+        sup = Supervisor(backoff=backoff, intensity=Intensity(max_restarts=10, within=5.0))
+        sup.add(log.resource("worker", {1: 0.5, 2: 6.0}))
+        await run_for(sup, 20)
+        starts = [t for e, _, t in log.events if e == "start"]
+        assert [round(b - a, 6) for a, b in itertools.pairwise(starts)] == [1.5, 7.0]
+
+    async def test_a_stop_during_the_backoff_does_not_wait_for_it(self) -> None:
+        """Stopping the tree while a restart waits its delay ends at once, without restarting."""
+        log = Log()
+        sup = Supervisor(backoff=Backoff(initial=60.0, maximum=60.0, jitter=False))
+        sup.add(log.resource("worker", {1: 1.0}))
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+            await anyio.sleep(2)
+            t0 = anyio.current_time()
+            await tree.shutdown()
+            assert anyio.current_time() - t0 == 0
+        assert log.generation == {"worker": 1}
