@@ -127,6 +127,9 @@ class ComponentInstance:
 
         restarts: How many times it was restarted before this run.
 
+        gate_teardown: Hold a resource's teardown when it fails while running,
+            until the owner stops it (:meth:`release_teardown`).
+
     Attributes:
         spec: What runs.
 
@@ -163,6 +166,9 @@ class ComponentInstance:
         "_errors",
         "_event",
         "_exit_callbacks",
+        "_gate",
+        "_gate_open",
+        "_gate_teardown",
         "_is_ready",
         "_live_children",
         "_log",
@@ -206,6 +212,7 @@ class ComponentInstance:
         values: dict[str, object] | None = None,
         priority: Priority | None = None,
         restarts: int = 0,
+        gate_teardown: bool = False,
     ) -> None:
         self.spec = spec
         self.path = spec.name if path is None else path
@@ -213,6 +220,10 @@ class ComponentInstance:
         self.values = values or {}
         self.priority = spec.priority if priority is None else priority
         self.restarts = restarts
+        # Set while a failed resource's teardown waits for its owner (see begin_stop).
+        self._gate: Waker | None = None
+        self._gate_teardown = gate_teardown
+        self._gate_open = False
         self.state = State.STARTING
         self.value: object = None
         self.escalation: Escalation | None = None
@@ -297,6 +308,20 @@ class ComponentInstance:
         """Call *callback(instance)* when the component becomes ready. It must not raise."""
         self._ready_callbacks += (callback,)
 
+    def release_teardown(self) -> None:
+        """
+        Let a failed resource's held teardown run (low-level; see *gate_teardown*).
+
+        An instance created with ``gate_teardown=True`` whose resource fails while
+        running holds its teardown until this is called, or until its owner
+        stops it with :meth:`begin_stop` or :func:`stop_instances`; a supervisor
+        stops the failed child's dependents first, so none of them runs against
+        a resource that is already torn down. Not a checkpoint.
+        """
+        self._gate_open = True  # the task may not have reached the gate yet
+        if self._gate is not None:
+            self._gate.set()
+
     def add_stop_callback(self, callback: Callback) -> None:
         """Call *callback(instance)* when the component's stop begins. It must not raise."""
         self._stop_callbacks += (callback,)
@@ -345,6 +370,7 @@ class ComponentInstance:
                 restricts them.
         """
         if self.escalation is not None or self._done:
+            self.release_teardown()  # its owner stops it now: a held teardown may run
             return
         self.escalation = escalation.restrict(self.spec.policy)
         self.stop_began = self._now()
@@ -585,6 +611,12 @@ class ComponentInstance:
                     body.cancel()
                 await self._run_body(body)
                 agen = self._agen
+                gated = self._gate_teardown and not self._gate_open
+                if agen is not None and not body.cancel_called and self._errors and gated:
+                    # Failed while running: hold the teardown until the owner has
+                    # stopped the dependents (it releases the gate when it stops us).
+                    self._gate = self._event()
+                    await self._gate.wait()
                 if agen is not None and not body.cancel_called:
                     # A started resource is woken by its stop, not cancelled: its
                     # teardown runs in this same shielded scope, which is now cut

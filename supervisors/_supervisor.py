@@ -400,6 +400,7 @@ class _Run:
         "handled",
         "index",
         "instances",
+        "noticed",
         "random",
         "restarts",
         "stopping",
@@ -426,13 +427,23 @@ class _Run:
         self.random = random.Random()  # noqa: S311 - jitter, not cryptography
         # Failures supervision handled (TEMPORARY children): reported, not raised.
         self.handled: set[ComponentInstance] = set()
+        # Failed children handled before their task ended (see on_failure).
+        self.noticed: set[ComponentInstance] = set()
         self.exited: list[ComponentInstance] = []
         self.wakeup = anyio.Event()
         self.stopping = False
         self.watch_scope = anyio.CancelScope()
 
     def on_exit(self, instance: ComponentInstance) -> None:
-        if not self.stopping:
+        if not self.stopping and instance not in self.noticed:
+            self.exited.append(instance)
+            self.wakeup.set()
+
+    def on_failure(self, instance: ComponentInstance) -> None:
+        # A child that failed while running begins its own stop (and a resource
+        # holds its teardown): handle it now, not when its task ends.
+        if instance.failed and not self.stopping:
+            self.noticed.add(instance)
             self.exited.append(instance)
             self.wakeup.set()
 
@@ -510,9 +521,11 @@ class _Run:
             values={dep: self._value_of(dep) for dep in spec.injected},
             priority=self.graph.effective[i],
             restarts=self.restarts[i],
+            gate_teardown=True,
         )
         instance.add_ready_callback(became_ready)
         instance.add_exit_callback(self.on_exit)
+        instance.add_stop_callback(self.on_failure)
         self.instances[i] = instance
         return instance
 
@@ -534,6 +547,7 @@ class _Run:
                 await self._next_event()
             exited, self.exited = self.exited, []
             for instance in exited:
+                self.noticed.discard(instance)
                 i = self.index[instance.spec.name]
                 if self.instances[i] is not instance:  # already retired by a restart
                     continue
@@ -551,6 +565,7 @@ class _Run:
             return False
         restart = self.types[i]
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and not failed):
+            instance.release_teardown()  # nothing restarts: its teardown may run now
             if failed:
                 self.handled.add(instance)
                 _log.warning("supervisor.child_ended", tree=self.ctx.path, child=instance.path, restart=restart.value)

@@ -67,11 +67,11 @@ class TestStrategies:
         sup.add(log.resource("metrics"))
         with capture_logs() as logs:
             report = await run_for(sup, 5)
-        # The crashed resource's own teardown runs when it fails; then its dependent
-        # stops, and both start again, dependency first. Within a wave, any order.
+        # The crashed resource holds its teardown until its dependent has stopped,
+        # then both start again, dependency first. Within a wave, any order.
         assert log.seq()[0] == "start:db"
         assert sorted(log.seq()[1:3]) == ["start:api", "start:metrics"]
-        assert log.seq()[3:7] == ["stop:db", "stop:api", "start:db", "start:api"]
+        assert log.seq()[3:7] == ["stop:api", "stop:db", "start:db", "start:api"]
         assert log.generation == {"db": 2, "api": 2, "metrics": 1}
         assert (report["db"].restarts, report["api"].restarts, report["metrics"].restarts) == (1, 1, 0)
         (event,) = [e for e in logs if e["event"] == "supervisor.restarting"]
@@ -251,3 +251,18 @@ class TestBackoff:
             await tree.shutdown()
             assert anyio.current_time() - t0 == 0
         assert log.generation == {"worker": 1}
+
+
+class TestFailedResourceTeardown:
+    async def test_dependents_stop_before_a_crashed_resource_tears_down(self) -> None:
+        """When a resource fails and its supervisor gives up, its dependents stop before its teardown runs."""
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY, intensity=Intensity(max_restarts=0))
+        sup.add(log.resource("db", {1: 1.0}))
+        sup.add(log.resource("api"), depends_on=("db",))
+        sup.add(log.resource("web"), depends_on=("api",))
+        with pytest.raises(ExceptionGroup):
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+                await anyio.sleep_forever()
+        assert log.seq("stop") == ["stop:web", "stop:api", "stop:db"]
