@@ -24,7 +24,7 @@ from ._scope import ShieldedScope, current_owner
 from ._spec import ComponentSpec, Style
 from ._tasks import TaskHandle
 
-__all__ = ["ComponentInstance", "failure_group", "flatten_failures", "stop_instances"]
+__all__ = ["ComponentInstance", "current_instance", "failure_group", "flatten_failures", "stop_instances"]
 
 
 Callback = Callable[["ComponentInstance"], None]
@@ -34,6 +34,19 @@ _FRAMEWORK_DIRS = (str(Path(anyio.__file__).parent), str(Path(__file__).parent))
 
 # Orders the ends of all component tasks in the process; timestamps can tie.
 _exit_counter = itertools.count()
+
+
+def current_instance() -> ComponentInstance | None:
+    """
+    Return the instance of the component whose code is running, or ``None``.
+
+    Inside a component's task, and inside the background tasks it spawned, this
+    is that component's :class:`ComponentInstance`; outside any component it is
+    ``None``. A supervisor uses it to refuse a request that would make a
+    component wait for its own stop.
+    """
+    owner = current_owner.get()
+    return owner if isinstance(owner, ComponentInstance) else None
 
 
 def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list[BaseException]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._escalation import Escalation as Escalation
 from ._escalation import combine_policies as combine_policies
 from ._instance import ComponentInstance as ComponentInstance
+from ._instance import current_instance as current_instance
 from ._instance import failure_group as failure_group
 from ._instance import flatten_failures as flatten_failures
 from ._instance import stop_instances as stop_instances
@@ -21,6 +22,7 @@ __all__ = [
     "ComponentInstance",
     "Escalation",
     "combine_policies",
+    "current_instance",
     "failure_group",
     "flatten_failures",
     "stop_instances",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar, final, overload
 
 import anyio
@@ -11,17 +11,20 @@ import anyio.abc
 import structlog
 
 from lifecycle import (
+    ComponentReport,
     ComponentSpec,
     ConfigurationError,
     Context,
+    Outcome,
     Priority,
     ShutdownPolicy,
+    StoppedError,
     UsageError,
 )
 from lifecycle.abc import ChildInfo, Tree, TreeInfo
-from lifecycle.lowlevel import ComponentInstance, Escalation, failure_group, stop_instances
+from lifecycle.lowlevel import ComponentInstance, Escalation, current_instance, failure_group, stop_instances
 
-from ._graph import Graph, build_graph
+from ._graph import Graph, _unknown_dependency_message, build_graph
 from ._restart import RestartWindow, backoff_delay
 from ._strategy import Backoff, Intensity, Restart, Strategy
 
@@ -72,6 +75,7 @@ class Supervisor:
     """
 
     __slots__ = (
+        "_active",
         "_graph",
         "_index",
         "_restarts",
@@ -115,6 +119,7 @@ class Supervisor:
         self._restarts: list[Restart] = []
         self._graph: Graph | None = None
         self._running = False
+        self._active: _Run | None = None
 
     # -- declaring children ------------------------------------------------------
 
@@ -361,7 +366,7 @@ class Supervisor:
             # cancellation across all of them whenever one of them ends.
             with anyio.CancelScope(shield=True):
                 async with anyio.create_task_group() as task_group:
-                    run = _Run(self, ctx, task_group, graph)
+                    run = self._active = _Run(self, ctx, task_group, graph)
                     task_group.start_soon(run.watch_stop, name=f"lifecycle:{ctx.path}:stop-watch")
                     try:
                         if await run.start():
@@ -377,6 +382,7 @@ class Supervisor:
                         failures = run.failures()
         finally:
             self._running = False
+            self._active = None
             # Raised outside the task group (which would wrap it), and even when this
             # supervisor is being cancelled: a child that failed to start or while
             # running must not be lost in the stop.
@@ -384,8 +390,201 @@ class Supervisor:
                 msg = f"supervisor {ctx.path!r} failed"
                 raise failure_group(msg, failures)
 
+    # -- dynamic children ------------------------------------------------------------
+
+    async def start_child(
+        self,
+        obj: object,
+        *,
+        name: str | None = None,
+        depends_on: Sequence[str] = (),
+        priority: Priority = Priority.NORMAL,
+        restart: Restart = Restart.PERMANENT,
+        main: bool = False,
+        policy: ShutdownPolicy | None = None,
+    ) -> object:
+        """
+        Start a child while the supervisor runs, and return the value it provides.
+
+        The child is registered at once (its name is taken from then on), starts
+        as soon as every component it depends on is ready, and is supervised from
+        then on like the children registered with :meth:`add`: its restart type
+        and the supervisor's strategy apply, it counts as registered after every
+        existing child (for ``REST_FOR_ONE``), and it stops in order with the tree.
+        A dynamic child belongs to this run only; the next run of the supervisor
+        starts without it. It is forgotten once it ends for good (a ``TEMPORARY``
+        child that ended, a ``TRANSIENT`` one that returned), which frees its name.
+
+        A checkpoint; it returns once the child is ready. If the child fails to
+        start, it is removed and its error raised. If the caller is cancelled
+        before the child is ready, the child is stopped through the phases
+        (shielded, bounded by the supervisor's budgets) and removed, then the
+        cancellation propagates, as with :meth:`trio.Nursery.start`.
+
+        Safe while the tree starts: the child waits for its dependencies, even if
+        they are still starting. Once the supervisor's stop has begun, nothing new
+        starts: :class:`~lifecycle.StoppedError` is raised.
+
+        Args:
+            obj: The component, as for :meth:`add`.
+
+            name: Its name; defaults to the function's ``__name__`` or the
+                object's ``name``.
+
+            depends_on: Further dependencies whose values are not injected.
+
+            priority: How important it is; it raises its dependencies' effective
+                priority as a registered child's would.
+
+            restart: When it is restarted after it ends.
+
+            main: Whether its return stops the tree (see :meth:`add`).
+
+            policy: Its own shutdown budgets; they only make deadlines earlier.
+
+        Returns:
+            What the child provided when it became ready.
+
+        Raises:
+            ConfigurationError: *obj* is not a component, an option is invalid,
+                the name is taken, or a dependency is unknown.
+
+            UsageError: The supervisor is not running.
+
+            StoppedError: The supervisor's stop began, or a dependency stopped
+                for good, before the child was ready.
+
+            lifecycle.ComponentError: The child failed to start.
+        """
+        run = self._require_run("start_child", name or getattr(obj, "__name__", obj))
+        if isinstance(obj, ComponentSpec):
+            spec = obj
+        else:
+            spec = ComponentSpec.from_target(
+                obj,
+                name=name,
+                depends_on=depends_on,
+                priority=priority,
+                main=main,
+                policy=policy,
+            )
+        _check_option(restart, Restart, "restart", f"component {spec.name!r}")
+        spec.validate_tree()
+        return await run.start_child(spec, restart)
+
+    async def stop_child(self, name: str) -> ComponentReport:
+        """
+        Stop the child *name* and everything that depends on it, and forget them.
+
+        Its transitive dependents stop first, in stop-wave order, then the child,
+        through the phases with the supervisor's budgets measured from now; none
+        of them is restarted, and all of them are removed from this run, so
+        their names are free again (as Erlang/OTP's ``terminate_child`` followed
+        by ``delete_child``). Works for registered and dynamic children alike.
+        Each stopped child is logged (``supervisor.child_stopped``); only the
+        named child's report is returned, and the removed children do not
+        appear in the supervisor's final report.
+
+        A checkpoint. The stop is shielded: cancelling the caller does not
+        abandon it halfway. If a restart is in progress, the stop waits for it.
+        If the supervisor's own stop has begun, the child is stopped in its
+        wave and this waits for that stop instead.
+
+        Returns:
+            The child's report.
+
+        Raises:
+            KeyError: No child has that name.
+
+            UsageError: The supervisor is not running, or the caller is the
+                child or one of its dependents (it would wait for its own stop;
+                return from it instead).
+        """
+        run = self._require_run("stop_child", name)
+        return await run.stop_child(name)
+
+    def _require_run(self, method: str, child: object) -> _Run:
+        if self._active is None:
+            msg = (
+                f"Supervisor {self.name!r} is not running, so `{method}()` cannot act on {child!r}; "
+                "call it while the supervisor runs, or register children with `add()` before it starts."
+            )
+            raise UsageError(msg)
+        return self._active
+
     def __repr__(self) -> str:
         return f"<Supervisor {self.name!r} with {len(self._specs)} children>"
+
+
+@final
+class _Child:
+    """One child of a running supervisor: its declaration, its links and its current instance."""
+
+    __slots__ = (
+        "attempts",
+        "counts",
+        "dependents",
+        "deps",
+        "dynamic",
+        "effective",
+        "instance",
+        "order",
+        "pending",
+        "removing",
+        "restart",
+        "restarts",
+        "retired",
+        "spec",
+    )
+
+    def __init__(self, spec: ComponentSpec, restart: Restart, order: int, *, dynamic: bool) -> None:
+        self.spec = spec
+        self.restart = restart
+        # Registration order: "the rest" of REST_FOR_ONE are the children after this one.
+        self.order = order
+        self.dynamic = dynamic
+        self.deps: tuple[_Child, ...] = ()
+        self.dependents: dict[_Child, None] | None = None
+        # How many direct dependents have each effective priority (dynamic trees only):
+        # a child's effective priority is then found without walking its dependents.
+        self.counts: list[int] | None = None
+        self.effective = spec.priority
+        self.instance: ComponentInstance | None = None
+        # Its instance was stopped by a restart and has not been replaced (yet).
+        self.retired = False
+        self.restarts = 0
+        self.attempts = 0
+        # Started with start_child() and not ready yet: its caller handles its start.
+        self.pending = dynamic
+        # Being stopped by stop_child(); its exits are not supervision events.
+        self.removing = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def ready(self) -> bool:
+        instance = self.instance
+        return instance is not None and not self.retired and instance.ready and not instance.failed
+
+    def ended_for_good(self) -> bool:
+        """Whether it ended and nothing will start it again."""
+        instance = self.instance
+        if instance is None or not instance.done or self.retired:
+            return False
+        return self.restart is Restart.TEMPORARY or (self.restart is Restart.TRANSIENT and not instance.failed)
+
+    def report(self) -> ComponentReport:
+        if self.instance is not None:
+            return self.instance.report()
+        # Registered with start_child() and stopped before its dependencies were ready.
+        return ComponentReport(
+            name=self.name,
+            path=self.name,
+            outcome=Outcome.GRACEFUL,
+            priority=self.effective,
+            restarts=self.restarts,
+        )
 
 
 @final
@@ -393,20 +592,21 @@ class _Run:
     """The state of one run of a supervisor."""
 
     __slots__ = (
-        "attempts",
+        "changed",
+        "children",
         "ctx",
         "exited",
         "graph",
         "handled",
-        "index",
-        "instances",
+        "lock",
+        "next_order",
         "noticed",
         "random",
-        "restarts",
+        "reshaped",
+        "static",
         "stopping",
         "sup",
         "task_group",
-        "types",
         "wakeup",
         "watch_scope",
         "window",
@@ -417,12 +617,22 @@ class _Run:
         self.ctx = ctx
         self.task_group = task_group
         self.graph = graph
-        count = len(graph.names)
-        self.index = {name: i for i, name in enumerate(graph.names)}
-        self.instances: list[ComponentInstance | None] = [None] * count
-        self.restarts = [0] * count
-        self.types = [sup.restart_of(name) for name in graph.names]
-        self.attempts = [0] * count
+        # Registration order: registered children first, then dynamic ones as they come.
+        self.children: dict[str, _Child] = {}
+        static = [
+            _Child(spec, restart, i, dynamic=False)
+            for i, (spec, restart) in enumerate(zip(sup.children, sup._restarts, strict=True))  # noqa: SLF001
+        ]
+        for i, child in enumerate(static):
+            child.effective = graph.effective[i]
+            child.deps = tuple(static[j] for j in graph.dependencies[i])
+            if graph.dependents[i]:
+                child.dependents = dict.fromkeys(static[j] for j in graph.dependents[i])
+            self.children[child.name] = child
+        self.static = static  # indexed like `graph`
+        self.next_order = len(static)
+        # Whether dynamic children changed the tree, so `graph`'s waves no longer cover it.
+        self.reshaped = False
         self.window = RestartWindow(sup.intensity)
         self.random = random.Random()  # noqa: S311 - jitter, not cryptography
         # Failures supervision handled (TEMPORARY children): reported, not raised.
@@ -431,21 +641,56 @@ class _Run:
         self.noticed: set[ComponentInstance] = set()
         self.exited: list[ComponentInstance] = []
         self.wakeup = anyio.Event()
+        # Woken on every readiness, exit and stop, for start_child() callers.
+        self.changed: anyio.Event | None = None
+        # Restarts and stop_child() change which instances run: one at a time.
+        self.lock = anyio.Lock()
         self.stopping = False
         self.watch_scope = anyio.CancelScope()
 
+    # -- events ------------------------------------------------------------------
+
+    def _child_of(self, instance: ComponentInstance) -> _Child | None:
+        child = self.children.get(instance.spec.name)
+        return child if child is not None and child.instance is instance else None
+
+    def _notify(self) -> None:
+        if self.changed is not None:
+            self.changed.set()
+            self.changed = None
+
+    async def _changes(self) -> None:
+        if self.changed is None:
+            self.changed = anyio.Event()
+        await self.changed.wait()
+
+    def on_ready(self, instance: ComponentInstance) -> None:
+        child = self._child_of(instance)
+        if child is not None:
+            child.pending = False
+        self._notify()
+
     def on_exit(self, instance: ComponentInstance) -> None:
-        if not self.stopping and instance not in self.noticed:
-            self.exited.append(instance)
-            self.wakeup.set()
+        self._notify()
+        if self.stopping or instance in self.noticed:
+            return
+        child = self._child_of(instance)
+        if child is not None and (child.pending or child.removing):
+            return  # its start_child() or stop_child() caller handles it
+        self.exited.append(instance)
+        self.wakeup.set()
 
     def on_failure(self, instance: ComponentInstance) -> None:
         # A child that failed while running begins its own stop (and a resource
         # holds its teardown): handle it now, not when its task ends.
-        if instance.failed and not self.stopping:
-            self.noticed.add(instance)
-            self.exited.append(instance)
-            self.wakeup.set()
+        if not instance.failed or self.stopping:
+            return
+        child = self._child_of(instance)
+        if child is not None and (child.pending or child.removing):
+            return
+        self.noticed.add(instance)
+        self.exited.append(instance)
+        self.wakeup.set()
 
     async def _next_event(self) -> None:
         await self.wakeup.wait()
@@ -456,8 +701,11 @@ class _Run:
         with self.watch_scope:
             await self.ctx.stopping.wait()
             self.wakeup.set()
+            self._notify()
 
-    async def start(self, members: set[int] | None = None) -> bool:
+    # -- starting ----------------------------------------------------------------------
+
+    async def start(self, members: set[_Child] | None = None) -> bool:
         """
         Start the children (or only *members*, for a restart) wave by wave.
 
@@ -466,16 +714,18 @@ class _Run:
         others: children whose dependencies are not ready wait for the failed
         child's own restart, which includes them.
         """
-        ctx = self.ctx
-        specs = self.sup.children
-        for number, full_wave in enumerate(self.graph.start_waves):
-            if ctx.escalation is not None:
+        if members is None:
+            waves = [[self.static[i] for i in wave] for wave in self.graph.start_waves]
+        else:
+            waves = _waves([c for c in members if self._registered(c)], stop=False)
+        for number, full_wave in enumerate(waves):
+            if self.ctx.escalation is not None:
                 return False
-            wave = self._startable(full_wave, members)
+            wave = full_wave if members is None else [c for c in full_wave if all(d.ready() for d in c.deps)]
             if not wave:
                 continue
             if members is None:
-                self._log_wave(number, [specs[i].name for i in wave])
+                self._log_wave(number, [c.name for c in wave])
             pending = len(wave)
 
             def became_ready(_: ComponentInstance) -> None:
@@ -484,7 +734,7 @@ class _Run:
                 if not pending:  # one wake-up per wave, not one per child
                     self.wakeup.set()
 
-            batch = [self._new_instance(i, became_ready) for i in wave]
+            batch = [self._new_instance(c, became_ready) for c in wave]
             for instance in batch:
                 instance.start_soon(self.task_group)
             if not await self._wave_up(batch, first_start=members is None):
@@ -506,37 +756,241 @@ class _Run:
         shown = names if len(names) <= _LOGGED_NAMES else [*names[:_LOGGED_NAMES], "..."]
         _log.info("tree.wave_starting", tree=self.ctx.path, wave=number, size=len(names), components=shown)
 
-    def _startable(self, wave: tuple[int, ...], members: set[int] | None) -> list[int]:
-        """The children of *wave* to start: all of them, or the *members* whose dependencies are ready."""
-        if members is None:
-            return list(wave)
-        return [i for i in wave if i in members and all(self._ready(d) for d in self.graph.dependencies[i])]
+    def _registered(self, child: _Child) -> bool:
+        return self.children.get(child.name) is child and not child.removing
 
-    def _new_instance(self, i: int, became_ready: Callable[[ComponentInstance], None]) -> ComponentInstance:
-        spec = self.sup.children[i]
+    def _new_instance(
+        self,
+        child: _Child,
+        became_ready: Callable[[ComponentInstance], None] | None,
+    ) -> ComponentInstance:
+        spec = child.spec
+        children = self.children
+        values = {}
+        for dep in spec.injected:
+            instance = children[dep].instance
+            assert instance is not None  # noqa: S101 - dependencies are ready first
+            values[dep] = instance.value
         instance = ComponentInstance(
             spec,
             policy=self.ctx.policy,
             path=f"{self.ctx.path}/{spec.name}",
-            values={dep: self._value_of(dep) for dep in spec.injected},
-            priority=self.graph.effective[i],
-            restarts=self.restarts[i],
+            values=values,
+            priority=child.effective,
+            restarts=child.restarts,
             gate_teardown=True,
         )
-        instance.add_ready_callback(became_ready)
+        if became_ready is not None:
+            instance.add_ready_callback(became_ready)
+        instance.add_ready_callback(self.on_ready)
         instance.add_exit_callback(self.on_exit)
         instance.add_stop_callback(self.on_failure)
-        self.instances[i] = instance
+        child.instance = instance
+        child.retired = False
         return instance
 
-    def _ready(self, i: int) -> bool:
-        instance = self.instances[i]
-        return instance is not None and instance.ready and not instance.failed
+    # -- dynamic children ----------------------------------------------------------
 
-    def _value_of(self, name: str) -> object:
-        instance = self.instances[self.index[name]]
-        assert instance is not None  # noqa: S101 - dependencies start in earlier waves
-        return instance.value
+    def _check_open(self, what: str) -> None:
+        if self.stopping or self.ctx.escalation is not None:
+            msg = f"Supervisor {self.ctx.path!r} is stopping; {what}."
+            raise StoppedError(msg)
+
+    def _register(self, spec: ComponentSpec, restart: Restart) -> _Child:
+        self._check_open(f"child {spec.name!r} was not started")
+        if spec.name in self.children:
+            msg = (
+                f"Supervisor {self.ctx.path!r} already has a child named {spec.name!r}; pass a different `name=`, "
+                "or stop the existing child first with `stop_child()`."
+            )
+            raise ConfigurationError(msg)
+        names = list(self.children)
+        unknown = [
+            _unknown_dependency_message(spec.name, dep, names) for dep in spec.depends_on if dep not in self.children
+        ]
+        if unknown:
+            raise ConfigurationError(unknown[0] if len(unknown) == 1 else "\n".join(unknown))
+        deps = tuple(dict.fromkeys(self.children[dep] for dep in spec.depends_on))
+        gone = [dep.name for dep in deps if dep.removing or dep.ended_for_good()]
+        if gone:
+            msg = (
+                f"Child {spec.name!r} depends on {gone[0]!r}, which has ended and will not be restarted; "
+                f"start {gone[0]!r} again first."
+            )
+            raise StoppedError(msg)
+        child = _Child(spec, restart, self.next_order, dynamic=True)
+        self.next_order += 1
+        child.deps = deps
+        for dep in deps:
+            self._counts(dep)[child.effective] += 1
+            if dep.dependents is None:
+                dep.dependents = {}
+            dep.dependents[child] = None
+        self.children[spec.name] = child
+        self.reshaped = True
+        self._refresh_priorities(deps)
+        return child
+
+    @staticmethod
+    def _counts(child: _Child) -> list[int]:
+        """How many direct dependents *child* has at each effective priority (counted on first use)."""
+        if child.counts is None:
+            child.counts = [0] * len(Priority)
+            for dependent in child.dependents or ():
+                child.counts[dependent.effective] += 1
+        return child.counts
+
+    def _refresh_priorities(self, start: Iterable[_Child]) -> None:
+        """Recompute the effective priority of *start* and, where it changed, of their dependencies."""
+        todo = list(start)
+        while todo:
+            child = todo.pop()
+            effective = child.spec.priority
+            if child.dependents:
+                counts = self._counts(child)
+                effective = min(effective, next(Priority(p) for p, n in enumerate(counts) if n))
+            if effective == child.effective:
+                continue
+            for dep in child.deps:
+                counts = self._counts(dep)
+                counts[child.effective] -= 1
+                counts[effective] += 1
+            child.effective = effective
+            if child.instance is not None:
+                child.instance.priority = effective
+            todo.extend(child.deps)
+
+    async def start_child(self, spec: ComponentSpec, restart: Restart) -> object:
+        child = self._register(spec, restart)
+        try:
+            return await self._wait_started(child)
+        except BaseException as exc:
+            if self._registered(child) and not self.stopping:
+                cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+                why = "start_child() was cancelled" if cancelled else "it failed to start"
+                with anyio.CancelScope(shield=True):
+                    await self._remove(child, why=why)
+            raise
+
+    async def _wait_started(self, child: _Child) -> object:
+        while True:
+            if not self._registered(child):
+                msg = f"Child {child.name!r} of {self.ctx.path!r} was stopped before it was ready."
+                raise StoppedError(msg)
+            self._check_open(f"child {child.name!r} was stopped before it was ready")
+            instance = child.instance
+            if instance is None:
+                gone = [dep.name for dep in child.deps if dep.ended_for_good() or not self._registered(dep)]
+                if gone:
+                    msg = (
+                        f"Child {child.name!r} of {self.ctx.path!r} was not started: {gone[0]!r}, which it "
+                        "depends on, ended and will not be restarted."
+                    )
+                    raise StoppedError(msg)
+                if all(dep.ready() for dep in child.deps):
+                    self._new_instance(child, None).start_soon(self.task_group)
+            elif not child.retired:
+                if instance.ready:
+                    return instance.value
+                if instance.done:  # it ended before it was ready
+                    errors = instance.failures()
+                    if errors:
+                        raise errors[0] if len(errors) == 1 else failure_group(f"{instance.path!r} failed", errors)
+                    msg = f"Child {instance.path!r} returned before it was ready."
+                    raise StoppedError(msg)
+            await self._changes()
+
+    async def stop_child(self, name: str) -> ComponentReport:
+        child = self.children.get(name)
+        if child is None:
+            msg = f"Supervisor {self.ctx.path!r} has no child named {name!r}."
+            raise KeyError(msg)
+        if self.stopping or self.ctx.escalation is not None or child.removing:
+            # Stopped in its wave by the supervisor's stop (or by another stop_child()).
+            if child.instance is not None:
+                await child.instance.wait()
+            return child.report()
+        async with self.lock:
+            if not self._registered(child):  # removed while we waited for the lock
+                return child.report()
+            if self.stopping:
+                if child.instance is not None:
+                    await child.instance.wait()
+                return child.report()
+            with anyio.CancelScope(shield=True):
+                await self._remove(child, why="stop_child()", locked=True)
+        return child.report()
+
+    async def _remove(self, child: _Child, *, why: str, locked: bool = False) -> None:
+        """Stop *child* and its transitive dependents in order, and forget them."""
+        if not locked:
+            async with self.lock:
+                if self._registered(child) and not self.stopping:
+                    await self._remove(child, why=why, locked=True)
+            return
+        group = self._dependents_of(child)
+        group.append(child)
+        owner = current_instance()
+        while owner is not None:
+            for member in group:
+                if member.instance is owner:
+                    msg = (
+                        f"Component {owner.path!r} called `stop_child({child.name!r})`, which stops "
+                        f"{owner.path!r} itself and would wait for its own stop; return from it instead."
+                    )
+                    raise UsageError(msg)
+            owner = owner.parent
+        for member in group:
+            member.removing = True
+        await self._stop_group(group)
+        for member in group:
+            self._forget(member)
+            report = member.report()
+            _log.info(
+                "supervisor.child_stopped",
+                tree=self.ctx.path,
+                child=report.path,
+                outcome=report.outcome.value,
+                reason=why,
+            )
+
+    def _dependents_of(self, child: _Child) -> list[_Child]:
+        """Every registered child that depends on *child*, directly or not."""
+        found: dict[_Child, None] = {}
+        todo = [child]
+        while todo:
+            for dependent in todo.pop().dependents or ():
+                if dependent not in found:
+                    found[dependent] = None
+                    todo.append(dependent)
+        return list(found)
+
+    async def _stop_group(self, group: Sequence[_Child]) -> None:
+        """Stop the running instances of *group* in stop waves, with fresh deadlines."""
+        running = [c for c in group if c.instance is not None and not c.instance.done]
+        if not running:
+            return
+        escalation = Escalation.start(self.ctx.policy)
+        for wave in _waves(running, stop=True):
+            batch = [c.instance for c in wave if c.instance is not None]
+            await stop_instances(batch, escalation)
+
+    def _forget(self, child: _Child) -> None:
+        if self.children.get(child.name) is not child:
+            return
+        del self.children[child.name]
+        self.reshaped = True
+        for dep in child.deps:
+            if dep.dependents is not None and child in dep.dependents:
+                self._counts(dep)[child.effective] -= 1
+                del dep.dependents[child]
+        self._refresh_priorities(child.deps)
+        if child.instance is not None:
+            self.handled.discard(child.instance)
+            self.noticed.discard(child.instance)
+        self._notify()
+
+    # -- supervising -------------------------------------------------------------------
 
     async def supervise(self) -> None:
         """Handle children that end; return when the supervisor gives up, a ``main`` child returns, or it stops."""
@@ -548,13 +1002,13 @@ class _Run:
             exited, self.exited = self.exited, []
             for instance in exited:
                 self.noticed.discard(instance)
-                i = self.index[instance.spec.name]
-                if self.instances[i] is not instance:  # already retired by a restart
+                child = self._child_of(instance)
+                if child is None or child.retired or child.removing:  # retired by a restart, or removed
                     continue
-                if not await self._child_ended(i, instance):
+                if not await self._child_ended(child, instance):
                     return
 
-    async def _child_ended(self, i: int, instance: ComponentInstance) -> bool:
+    async def _child_ended(self, child: _Child, instance: ComponentInstance) -> bool:
         """Apply the restart type and strategy to a child that ended; ``False`` ends supervision."""
         failed = instance.failed
         if instance.spec.main:
@@ -563,20 +1017,48 @@ class _Run:
             _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)
             self.ctx.request_stop(f"{instance.path!r} (main) returned")
             return False
-        restart = self.types[i]
+        restart = child.restart
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and not failed):
-            instance.release_teardown()  # nothing restarts: its teardown may run now
-            if failed:
-                self.handled.add(instance)
-                _log.warning("supervisor.child_ended", tree=self.ctx.path, child=instance.path, restart=restart.value)
-            else:
-                _log.info("component.finished", component=instance.path)
-            return True
+            return await self._ended_for_good(child, instance)
         if not self.window.allow(anyio.current_time()):
             intensity = self.sup.intensity
             reason = f"more than {intensity.max_restarts} restarts within {intensity.within:g} s"
             return self._give_up(instance, reason)
-        await self._restart(i, instance)
+        await self._restart(child, instance)
+        return self.ctx.escalation is None
+
+    async def _ended_for_good(self, child: _Child, instance: ComponentInstance) -> bool:
+        """A child ended and is not restarted: stop what depends on it, then let its teardown run."""
+        if instance.failed:
+            _log.warning("supervisor.child_ended", tree=self.ctx.path, child=instance.path, restart=child.restart.value)
+        else:
+            _log.info("component.finished", component=instance.path)
+        dependents = [c for c in self._dependents_of(child) if c.instance is not None and not c.instance.done]
+        if dependents:
+            # They hold its value and it will not come back: they stop too, in order,
+            # before its (held) teardown runs.
+            _log.warning(
+                "supervisor.dependents_stopping",
+                tree=self.ctx.path,
+                child=instance.path,
+                dependents=sorted(c.name for c in dependents),
+            )
+            async with self.lock:
+                for dependent in dependents:
+                    dependent.retired = True
+                await self._stop_group(dependents)
+        instance.release_teardown()
+        if child.dynamic:
+            self._forget(child)
+            for dependent in dependents:
+                if dependent.dynamic:
+                    self._forget(dependent)
+        elif instance.failed:
+            self.handled.add(instance)
+        main = [c for c in dependents if c.spec.main]
+        if main:
+            self.ctx.request_stop(f"{main[0].name!r} (main) stopped: {child.name!r}, which it depends on, ended")
+            return False
         return self.ctx.escalation is None
 
     def _give_up(self, instance: ComponentInstance, reason: str) -> bool:
@@ -584,53 +1066,49 @@ class _Run:
         self.ctx.request_stop(f"{instance.path!r} failed ({reason})", failed=True)
         return False
 
-    def _restart_group(self, i: int) -> set[int]:
-        """The children a restart of child *i* restarts: the strategy's, plus their dependents."""
-        count = len(self.instances)
+    def _restart_group(self, child: _Child) -> list[_Child]:
+        """The children a restart of *child* restarts: the strategy's, plus their dependents."""
         strategy = self.sup.strategy
         if strategy is Strategy.ONE_FOR_ALL:
-            group = set(range(count))
+            group = dict.fromkeys(self.children.values())
         elif strategy is Strategy.REST_FOR_ONE:
-            group = set(range(i, count))
+            group = dict.fromkeys(c for c in self.children.values() if c.order >= child.order)
         else:
-            group = {i}
+            group = {child: None}
         todo = list(group)
         while todo:  # dependents hold the old value: they restart too
-            for dependent in self.graph.dependents[todo.pop()]:
+            for dependent in todo.pop().dependents or ():
                 if dependent not in group:
-                    group.add(dependent)
+                    group[dependent] = None
                     todo.append(dependent)
-        return group
+        return list(group)
 
-    async def _restart(self, i: int, failed: ComponentInstance) -> None:
-        group = self._restart_group(i)
-        # Retire the group first, so its members' exits are not taken for new events.
-        retired: dict[int, ComponentInstance] = {}
-        for j in group:
-            old = self.instances[j]
-            if old is not None:
-                retired[j] = old
-                self.instances[j] = None
-        running = {j for j, old in retired.items() if not old.done}
-        escalation = Escalation.start(self.ctx.policy)
-        for wave in self.graph.stop_waves:
-            batch = [retired[j] for j in wave if j in running]
-            if batch:
-                await stop_instances(batch, escalation)
+    async def _restart(self, child: _Child, failed: ComponentInstance) -> None:
+        group = self._restart_group(child)
+        async with self.lock:
+            # Retire the group first, so its members' exits are not taken for new events.
+            running: set[_Child] = set()
+            for member in group:
+                if member.instance is not None and not member.retired:
+                    member.retired = True
+                    if not member.instance.done:
+                        running.add(member)
+            await self._stop_group([c for c in group if c in running])
         # As in Erlang/OTP: a TEMPORARY child is never restarted, a TRANSIENT one
-        # only if it was still running (this restart stopped it), a PERMANENT one always.
-        types = self.types
+        # only if it was still running (this restart stopped it), a PERMANENT one
+        # always; a dynamic child not ready yet still waits for its first start.
         members = {
-            j
-            for j in group
-            if j == i or types[j] is Restart.PERMANENT or (types[j] is Restart.TRANSIENT and j in running)
+            c
+            for c in group
+            if c is child
+            or c.pending
+            or c.restart is Restart.PERMANENT
+            or (c.restart is Restart.TRANSIENT and c in running)
         }
-        attempt = self.attempts[i]
-        up = failed.ready_at, failed.stopped_at
-        if up[0] is not None and up[1] is not None and up[1] - up[0] >= self.sup.intensity.within:
-            attempt = 0  # it stayed up long enough: start the backoff over
-        delay = backoff_delay(self.sup.backoff, attempt, self.random.random)
-        self.attempts[i] = attempt + 1
+        for member in group:
+            if member not in members and member.dynamic:
+                self._forget(member)
+        delay = self._backoff(child, failed)
         error = failed.report().error
         _log.warning(
             "supervisor.restarting",
@@ -638,40 +1116,76 @@ class _Run:
             child=failed.path,
             reason="failed" if failed.failed else "exited",
             error=None if error is None else f"{type(error).__name__}: {error}",
-            attempt=attempt + 1,
+            attempt=child.attempts,
             delay=round(delay, 6),
-            restarting=sorted(self.graph.names[j] for j in members),
+            restarting=sorted(c.name for c in members),
         )
         with anyio.move_on_after(delay):
             while self.ctx.escalation is None:
                 await self._next_event()
         if self.ctx.escalation is not None:
             return
-        for j in members:
-            self.restarts[j] += 1
-        await self.start(members)
+        async with self.lock:
+            members = {c for c in members if self._registered(c)}
+            for member in members:
+                if member.instance is not None:
+                    member.restarts += 1
+            await self.start(members)
+
+    def _backoff(self, child: _Child, failed: ComponentInstance) -> float:
+        """The delay before restarting *child*, counting its attempts."""
+        attempt = child.attempts
+        up = failed.ready_at, failed.stopped_at
+        if up[0] is not None and up[1] is not None and up[1] - up[0] >= self.sup.intensity.within:
+            attempt = 0  # it stayed up long enough: start the backoff over
+        child.attempts = attempt + 1
+        return backoff_delay(self.sup.backoff, attempt, self.random.random)
+
+    # -- stopping ----------------------------------------------------------------------
 
     async def stop_all(self, escalation: Escalation) -> None:
         """Stop every child wave by wave and hand their reports to the context."""
         self.stopping = True
         self.watch_scope.cancel()
-        for number, wave in enumerate(self.graph.stop_waves):
-            batch = [i for i in (self.instances[n] for n in wave) if i is not None and not i.done]
-            if batch:
-                _log.debug("tree.wave_stopping", tree=self.ctx.path, wave=number, size=len(batch))
-                await stop_instances(batch, escalation)
-        ended = sorted((i for i in self.instances if i is not None), key=_exit_key)
+        self._notify()
+        async with self.lock:  # a stop_child() in progress finishes first
+            if self.reshaped:
+                waves = _waves(list(self.children.values()), stop=True)
+            else:
+                waves = [[self.static[i] for i in wave] for wave in self.graph.stop_waves]
+            for number, wave in enumerate(waves):
+                batch = [c.instance for c in wave if c.instance is not None and not c.instance.done]
+                if batch:
+                    _log.debug("tree.wave_stopping", tree=self.ctx.path, wave=number, size=len(batch))
+                    await stop_instances(batch, escalation)
+        ended = sorted((c.instance for c in self.children.values() if c.instance is not None), key=_exit_key)
         self.ctx.report_children([i.report() for i in ended])
 
     def failures(self) -> list[BaseException]:
         """Return every child's errors if one failed (unhandled) to start or while running, else nothing."""
-        started = [i for i in self.instances if i is not None and i not in self.handled]
+        started = [
+            c.instance
+            for c in self.children.values()
+            if c.instance is not None and not c.retired and c.instance not in self.handled
+        ]
         if not any(stage != "stop" for i in started for stage, _ in i.errors):
             return []
         errors: list[BaseException] = []
         for instance in started:
             errors.extend(instance.failures())
         return errors
+
+
+def _waves(children: Sequence[_Child], *, stop: bool) -> list[list[_Child]]:
+    """Group *children* in stop (or start) waves by their dependencies among themselves."""
+    inside = {c.name for c in children}
+    graph = build_graph(
+        [c.name for c in children],
+        [[d.name for d in c.deps if d.name in inside] for c in children],
+        [c.effective for c in children],
+    )
+    waves = graph.stop_waves if stop else graph.start_waves
+    return [[children[i] for i in wave] for wave in waves]
 
 
 def _exit_key(instance: ComponentInstance) -> tuple[bool, int]:
