@@ -747,8 +747,11 @@ class _Run:
             await self._next_event()
             if self.ctx.escalation is not None:
                 return False
-            if first_start and any(i.failed for i in self.exited):
-                _log.error("tree.start_failed", tree=self.ctx.path, failed=[i.path for i in self.exited if i.failed])
+            # A child that was ready before it failed is supervised once the start is
+            # over; one that failed before it was ready fails the first start.
+            failed = [i.path for i in self.exited if i.failed and not i.ready]
+            if first_start and failed:
+                _log.error("tree.start_failed", tree=self.ctx.path, failed=failed)
                 return False
         return True
 
@@ -1120,9 +1123,7 @@ class _Run:
             delay=round(delay, 6),
             restarting=sorted(c.name for c in members),
         )
-        with anyio.move_on_after(delay):
-            while self.ctx.escalation is None:
-                await self._next_event()
+        await self._sleep(delay)
         if self.ctx.escalation is not None:
             return
         async with self.lock:
@@ -1131,6 +1132,13 @@ class _Run:
                 if member.instance is not None:
                     member.restarts += 1
             await self.start(members)
+
+    async def _sleep(self, delay: float) -> None:
+        """Wait *delay* seconds, or until the supervisor's stop begins."""
+        if delay > 0:  # no cancel scope for a zero backoff: a crash loop stays cheap
+            with anyio.move_on_after(delay):
+                while self.ctx.escalation is None:
+                    await self._next_event()
 
     def _backoff(self, child: _Child, failed: ComponentInstance) -> float:
         """The delay before restarting *child*, counting its attempts."""
@@ -1178,6 +1186,8 @@ class _Run:
 
 def _waves(children: Sequence[_Child], *, stop: bool) -> list[list[_Child]]:
     """Group *children* in stop (or start) waves by their dependencies among themselves."""
+    if len(children) < 2:  # noqa: PLR2004 - one child (a crash loop's restart) needs no graph
+        return [list(children)] if children else []
     inside = {c.name for c in children}
     graph = build_graph(
         [c.name for c in children],

@@ -72,3 +72,24 @@ class TestProfileCore:
         assert "## asyncio: tree start, N = 30" in result.stdout
         assert "## asyncio: tree stop, N = 30" in result.stdout
         assert sorted(p.name for p in tmp_path.iterdir()) == ["asyncio_start.prof", "asyncio_stop.prof"]
+
+
+class TestBenchSupervision:
+    def test_tiny_run_prints_both_tables(self) -> None:
+        """A tiny run prints the crash-loop and dynamic-children tables for each backend."""
+        result = run_bench(
+            "--restarts",
+            "200",
+            "--children",
+            "50",
+            "--backends",
+            "asyncio,trio",
+            script=ROOT / "benchmarks" / "bench_supervision.py",
+        )
+
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "## Crash loop: 200 restarts, zero backoff" in out
+        assert "## Dynamic children: 50 started one by one, then stopped one by one" in out
+        for backend in ("asyncio", "trio"):
+            assert out.count(f"| {backend} |") == 2

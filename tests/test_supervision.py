@@ -266,3 +266,35 @@ class TestFailedResourceTeardown:
                 await tree.ready()
                 await anyio.sleep_forever()
         assert log.seq("stop") == ["stop:web", "stop:api", "stop:db"]
+
+
+class TestFirstStart:
+    async def test_a_child_that_fails_right_after_ready_is_restarted(self) -> None:
+        """A failure after readiness, while the rest of the first start is still waiting, is a runtime failure."""
+        runs: list[str] = []
+        release = anyio.Event()
+        sup = Supervisor(backoff=NO_DELAY)
+
+        @sup.component
+        async def eager(ctx: lifecycle.Context) -> None:
+            runs.append("eager")
+            ctx.ready()
+            if len(runs) == 1:
+                msg = "crashed at once"
+                raise RuntimeError(msg)
+            await anyio.sleep_forever()
+
+        @sup.component
+        async def slow() -> AsyncIterator[None]:
+            await release.wait()
+            yield
+
+        async with lifecycle.running(sup) as tree:
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+            await tree.ready()
+            await anyio.sleep(1)
+            report = await tree.shutdown()
+        assert runs == ["eager", "eager"]
+        assert report["eager"].restarts == 1
+        assert report.ok

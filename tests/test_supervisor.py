@@ -422,10 +422,10 @@ class TestRuntime:
         assert "yielded more than once" in str(report["db"].error)
 
     async def test_ready_twice_is_a_usage_error(self) -> None:
-        """Calling ctx.ready() twice fails the component with a UsageError."""
+        """Calling ctx.ready() twice fails the component (a runtime failure) with a UsageError."""
         sup = Supervisor()
 
-        @sup.component
+        @sup.component(main=True)  # a failed main child fails the tree at once, without restarts
         async def api(ctx: lifecycle.Context) -> None:
             ctx.ready()
             ctx.ready()
