@@ -27,7 +27,15 @@ EXAMPLES = DOCS / "examples"
 BACKENDS = ["asyncio", "trio"]
 
 # Every script in docs/examples, each run by a test below.
-TESTED = {"quickstart.py", "phases.py", "rollback.py", "embed_asyncio.py", "embed_trio.py", "stubborn.py"}
+TESTED = {
+    "quickstart.py",
+    "phases.py",
+    "rollback.py",
+    "embed_asyncio.py",
+    "embed_trio.py",
+    "stubborn.py",
+    "dynamic_children.py",
+}
 
 
 @functools.cache
@@ -109,6 +117,22 @@ class TestPhases:
         assert not any("snapshot written" in line for line in lines)
         assert any("component.teardown_cut_off" in line for line in lines)
         assert index_of(lines, "cache: writing a snapshot") < index_of(lines, "wal: flushed batches [")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestDynamicChildren:
+    def test_children_start_with_their_dependency_and_stop_in_order(self, backend: str) -> None:
+        """Each session receives the database; the stopped one closes first; the database closes last."""
+        lines = run_example("dynamic_children.py", backend)
+        assert lines[0] == "db: open"
+        assert "started session-acme: acme@postgresql://localhost/hub" in lines
+        assert index_of(lines, "session-globex: closed") < index_of(lines, "stopped session-globex: graceful")
+        assert index_of(lines, "stopped session-globex") < index_of(lines, "session-acme: closed")
+        assert lines[-2] == "db: closed"
+        order = lines[-1].split(", ")
+        assert order[0] == "tenants"
+        assert sorted(order[1:3]) == ["session-acme", "session-initech"]
+        assert order[3:] == ["db", "hub"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
