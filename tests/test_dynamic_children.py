@@ -489,3 +489,67 @@ async def test_many_dynamic_children_start_and_stop() -> None:
     assert len(report.components) == count // 2 + 2
     assert report.components[-2].name == "pool"
     assert report.ok
+
+
+class TestConcurrency:
+    async def test_two_stop_child_calls_for_one_child_both_get_its_report(self) -> None:
+        """A second stop_child() of a child being stopped waits for that stop and returns the same outcome."""
+        sup = Supervisor()
+        release = anyio.Event()
+
+        async def slow_to_stop() -> AsyncIterator[None]:
+            yield
+            await release.wait()
+
+        reports: list[lifecycle.ComponentReport] = []
+
+        async def stop() -> None:
+            reports.append(await sup.stop_child("slow_to_stop"))
+
+        async with lifecycle.running(sup) as handle:
+            await handle.ready()
+            await sup.start_child(slow_to_stop)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stop)
+                await anyio.wait_all_tasks_blocked()
+                tg.start_soon(stop)
+                await anyio.wait_all_tasks_blocked()
+                release.set()
+            final = await handle.shutdown()
+        assert [r.outcome for r in reports] == [Outcome.GRACEFUL, Outcome.GRACEFUL]
+        assert [c.name for c in final.components] == ["root"]
+
+    async def test_start_child_accepts_a_component_spec(self) -> None:
+        """A ComponentSpec is started as declared, its own name and dependencies included."""
+        rec = Recorder()
+        sup = tree(rec)
+        spec = lifecycle.ComponentSpec.from_target(rec.service("api"), depends_on=("db",))
+        async with lifecycle.running(sup) as handle:
+            await handle.ready()
+            assert await sup.start_child(spec) == "api"
+        assert rec.names("stop") == ["api", "db"]
+
+
+@pytest.mark.virtual_time
+async def test_dynamic_dependents_of_an_ended_child_are_forgotten() -> None:
+    """Dynamic children stopped because their dependency ended for good are removed with it."""
+    sup = Supervisor()
+
+    async def lease(ctx: lifecycle.Context) -> None:
+        ctx.ready("lease")
+        await anyio.sleep(1)
+
+    async def holder(ctx: lifecycle.Context, lease: str) -> None:
+        ctx.ready()
+        await anyio.sleep_forever()
+
+    async with lifecycle.running(sup) as handle:
+        await handle.ready()
+        await sup.start_child(lease, restart=Restart.TEMPORARY)
+        await sup.start_child(holder)
+        await anyio.sleep(2)
+        # Both are gone: the name `holder` is free, and `lease` is no longer a child.
+        with pytest.raises(ConfigurationError, match="no component named 'lease'"):
+            await sup.start_child(holder)
+        report = await handle.shutdown()
+    assert [c.name for c in report.components] == ["root"]
