@@ -161,7 +161,7 @@ class ProcessComponent:
         self,
         argv: Sequence[str | os.PathLike[str]],
         *,
-        ready: Readiness | None = None,
+        ready: ReadyOnPort | ReadyOnSocket | ReadyOnLine | ReadyOnNotify | None = None,
         ready_timeout: float = 30.0,
         stop_signal: signal.Signals = signal.SIGTERM,
         env: Mapping[str, str] | None = None,
