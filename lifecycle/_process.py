@@ -366,7 +366,9 @@ class _Run:
     async def _stop(self, ctx: Context) -> None:
         """Signal the group phase by phase until the child and its whole group have exited."""
         self.stopping = True
-        if self.gone.is_set():
+        if self.exited.is_set():
+            # It exited on its own: the rest of its group was killed with it.
+            await self.gone.wait()
             return
         # Without a stop in progress the child failed to become ready: it gets
         # the component's budgets from now, as a failed component's teardown does.

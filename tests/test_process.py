@@ -472,7 +472,7 @@ class TestReadiness:
             os.kill(pid, 0)
 
     async def test_exit_before_ready_is_a_start_failure(self) -> None:
-        """A child that exits before it is ready: the error has its exit code and last lines."""
+        """A child that exits before it is ready: the error has its exit code and last lines; no signal is sent."""
         code = """
             import sys
             print("config loaded", flush=True)
@@ -480,9 +480,13 @@ class TestReadiness:
             sys.exit(3)
         """
         child = ProcessComponent(script(code), ready=ReadyOnPort(1))
-        with pytest.RaisesGroup(pytest.RaisesExc(ComponentError, match="failed to start")) as caught:
+        with (
+            capture_logs() as logs,
+            pytest.RaisesGroup(pytest.RaisesExc(ComponentError, match="failed to start")) as caught,
+        ):
             async with lifecycle.running(tree_of(child)) as tree:
                 await tree.ready()
+        assert signalled(logs) == []  # it had exited: nothing to signal
         error = only_cause(caught.value)
         assert isinstance(error, ProcessExitedError)
         assert (error.exit_code, error.returncode, error.signal, error.ready) == (3, 3, None, False)
