@@ -7,6 +7,9 @@ them. Runs unchanged on asyncio (uvloop too) and on Trio through AnyIO.
 
 from __future__ import annotations
 
+from ._commands import CommandResult as CommandResult
+from ._commands import CommandTimeoutError as CommandTimeoutError
+from ._commands import run_command as run_command
 from ._context import Context as Context
 from ._errors import ComponentError as ComponentError
 from ._errors import ConfigurationError as ConfigurationError
@@ -16,6 +19,16 @@ from ._errors import UsageError as UsageError
 from ._policy import Phase as Phase
 from ._policy import Priority as Priority
 from ._policy import ShutdownPolicy as ShutdownPolicy
+from ._probes import ReadyOnLine as ReadyOnLine
+from ._probes import ReadyOnNotify as ReadyOnNotify
+from ._probes import ReadyOnPort as ReadyOnPort
+from ._probes import ReadyOnSocket as ReadyOnSocket
+from ._probes import wait_for_exit as wait_for_exit
+from ._probes import wait_for_port as wait_for_port
+from ._probes import wait_for_socket as wait_for_socket
+from ._process import ProcessComponent as ProcessComponent
+from ._process_errors import ProcessExitedError as ProcessExitedError
+from ._process_errors import ReadinessTimeoutError as ReadinessTimeoutError
 from ._report import ComponentReport as ComponentReport
 from ._report import Outcome as Outcome
 from ._report import ShutdownReport as ShutdownReport
@@ -33,6 +46,8 @@ from ._tasks import TaskHandle as TaskHandle
 from ._util import fixup_module_metadata
 
 __all__ = [
+    "CommandResult",
+    "CommandTimeoutError",
     "ComponentError",
     "ComponentReport",
     "ComponentSpec",
@@ -43,6 +58,13 @@ __all__ = [
     "Outcome",
     "Phase",
     "Priority",
+    "ProcessComponent",
+    "ProcessExitedError",
+    "ReadinessTimeoutError",
+    "ReadyOnLine",
+    "ReadyOnNotify",
+    "ReadyOnPort",
+    "ReadyOnSocket",
     "RunningTree",
     "ShieldedScope",
     "ShutdownPolicy",
@@ -54,8 +76,12 @@ __all__ = [
     "TaskHandle",
     "UsageError",
     "run",
+    "run_command",
     "running",
     "shielded",
+    "wait_for_exit",
+    "wait_for_port",
+    "wait_for_socket",
 ]
 
 fixup_module_metadata(__name__, globals(), __all__)

@@ -187,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     p_demo = sub.add_parser(
         "demo",
         help="run the built-in demo service",
-        description="Run a small service tree (store, cache, workers, ticker, HTTP API) until Ctrl-C.",
+        description="Run a small service tree (store, cache, workers, ticker, HTTP API, child process) until Ctrl-C.",
     )
     p_demo.add_argument("--for", dest="seconds", type=float, metavar="SECONDS", help="stop after SECONDS")
     backend_options(p_demo)

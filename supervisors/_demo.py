@@ -3,13 +3,16 @@ The program behind ``lifecycle demo``: a small, real service tree.
 
 A store (sqlite in a temporary directory), a cache in front of it, a worker pool
 that consumes a job queue and finishes its current job in a shielded scope, a
-ticker that queues a job every half second, and an HTTP API on 127.0.0.1. It is
-found by ``lifecycle demo`` through the ``anyio_lifecycle.programs`` entry point.
+ticker that queues a job every half second, an HTTP API on 127.0.0.1, and a
+supervised child process (a small Python script) that reports ready by
+sd_notify and logs a heartbeat. It is found by ``lifecycle demo`` through the
+``anyio_lifecycle.programs`` entry point.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +22,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 import lifecycle
-from lifecycle import Priority
+from lifecycle import Priority, ProcessComponent, ReadyOnNotify
 
 from ._supervisor import Supervisor
 
@@ -98,6 +101,26 @@ async def api(ctx: lifecycle.Context, cache: dict[str, int], workers: Jobs) -> N
         await listener.serve(handle)
 
 
+# The child process: it stops on SIGTERM, tells its parent it is ready over the
+# sd_notify protocol (the socket in NOTIFY_SOCKET), and prints a heartbeat.
+SIDECAR = """
+import os, signal, socket, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+    notify.sendto(b"READY=1\\nSTATUS=beating", os.environ["NOTIFY_SOCKET"])
+beat = 0
+while True:
+    beat += 1
+    print(f"heartbeat {beat}", flush=True)
+    time.sleep(1)
+"""
+
+
+def sidecar() -> ProcessComponent:
+    """The demo's child process: ready by sd_notify, a heartbeat on stdout, stopped by SIGTERM."""
+    return ProcessComponent([sys.executable, "-c", SIDECAR], ready=ReadyOnNotify(), ready_timeout=30)
+
+
 def build(seconds: float | None = None) -> Supervisor:
     """
     Build the demo tree; with *seconds*, a ``main`` timer stops it after that long.
@@ -112,6 +135,7 @@ def build(seconds: float | None = None) -> Supervisor:
     tree.add(workers)
     tree.add(ticker, priority=Priority.LOW)
     tree.add(api, depends_on=("store",))
+    tree.add(sidecar(), name="sidecar", priority=Priority.LOWEST)
     if seconds is not None:
 
         async def timer() -> None:

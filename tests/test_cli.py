@@ -167,7 +167,16 @@ class TestDemo:
             _, err = proc.communicate(timeout=30)
         assert proc.returncode == ExitCode.OK, err
         rows = [line.split()[0] for line in err.splitlines() if line.startswith("  demo")]
-        assert rows == ["demo/timer", "demo/ticker", "demo/api", "demo/workers", "demo/cache", "demo/store", "demo"]
+        assert rows == [
+            "demo/timer",
+            "demo/sidecar",
+            "demo/ticker",
+            "demo/api",
+            "demo/workers",
+            "demo/cache",
+            "demo/store",
+            "demo",
+        ]
         assert "main exited ('demo/timer' (main) returned)" in err
 
 

@@ -35,6 +35,7 @@ TESTED = {
     "embed_trio.py",
     "stubborn.py",
     "dynamic_children.py",
+    "processes.py",
 }
 
 
@@ -284,6 +285,39 @@ class TestStubborn:
         assert code == lifecycle.ExitCode.TERMINATED, text
         assert logged(events, "tree.terminated")[0]["stubborn"] == ["app/exporter"]
         assert "time.sleep(3600)" in str(logged(events, "loop.stack")[0]["stack"])
+
+
+def containing(lines: Sequence[str], text: str) -> int:
+    """Return the index of the first line that contains *text*."""
+    for number, line in enumerate(lines):
+        if text in line:
+            return number
+    pytest.fail(f"no line contains {text!r} in:\n" + "\n".join(lines))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestProcesses:
+    def test_check_runs_once_web_is_ready_and_both_commands_work(self, backend: str) -> None:
+        """check starts once web's port accepts; the fetch returns the page; the hanging command is killed."""
+        lines = run_example("processes.py", backend)
+        assert index_of(lines, "check: web is ready (pid ") > containing(lines, "line='Serving HTTP on 127.0.0.1")
+        index_of(lines, "check: fetched 'hello from the child' (exit code 0)")
+        timed_out = lines[index_of(lines, "check: CommandTimeoutError: ")]
+        assert timed_out.endswith("did not finish within 0.5 s; its process group was killed.")
+
+    def test_requests_are_logged_at_info_and_web_stops_gracefully(self, backend: str) -> None:
+        """The child's request log (stderr) is logged at info; web gets SIGTERM and stops gracefully."""
+        lines = run_example("processes.py", backend)
+        request = lines[index_of(lines, "check: fetched") - 1]
+        assert "[info     ] process.output" in request
+        assert "GET /hello.txt" in request
+        assert "stream=stderr" in request
+        assert "signal=SIGTERM" in lines[containing(lines, "process.signalled")]
+        assert [line.split()[:4] for line in lines[-3:]] == [
+            ["site/check", "NORMAL", "finished", "-"],
+            ["site/web", "NORMAL", "graceful", "GRACEFUL"],
+            ["site", "NORMAL", "graceful", "GRACEFUL"],
+        ]
 
 
 def documented_names() -> set[str]:

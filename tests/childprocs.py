@@ -1,0 +1,129 @@
+"""Helpers for tests with real child processes: inline scripts, a beacon, and checks for leftovers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import pytest
+
+PY = sys.executable
+
+# Imported by child scripts as `beacon(...)`: sends one datagram to the test.
+BEACON_CODE = """
+import os as _os, socket as _socket
+def beacon(text):
+    with _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM) as s:
+        s.sendto(str(text).encode(), _os.environ["TEST_BEACON"])
+"""
+
+
+def script(code: str) -> list[str]:
+    """The argv that runs *code* (dedented, with `beacon()` defined) in a fresh interpreter."""
+    return [PY, "-c", BEACON_CODE + textwrap.dedent(code)]
+
+
+class Beacon:
+    """A unix datagram socket the test listens on; children find it in ``TEST_BEACON``."""
+
+    def __init__(self, socket: anyio.abc.UNIXDatagramSocket, path: str) -> None:
+        self.socket = socket
+        self.path = path
+
+    async def receive(self, timeout: float = 30) -> str:
+        """The next message from a child (generous bound: the machine may be loaded)."""
+        with anyio.fail_after(timeout):
+            data, _ = await self.socket.receive()
+        return data.decode()
+
+
+@asynccontextmanager
+async def open_beacon(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Beacon]:
+    """Bind a beacon and export its path as ``TEST_BEACON`` (children inherit it)."""
+    with tempfile.TemporaryDirectory(prefix="lc-test-") as folder:
+        path = str(Path(folder) / "beacon")
+        sock = await anyio.create_unix_datagram_socket(local_path=path)
+        monkeypatch.setenv("TEST_BEACON", path)
+        async with sock:
+            yield Beacon(sock, path)
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """``(state, ppid, pgrp)`` of *pid*, or ``None`` if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[1]), int(fields[2])
+
+
+def is_dead(pid: int) -> bool:
+    """
+    Whether *pid* has exited.
+
+    Either it is gone (``os.kill(pid, 0)`` raises ``ProcessLookupError``), or it
+    is an orphan zombie waiting for init to reap it: not a child of ours.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    stat = _stat(pid)
+    return stat is None or (stat[0] == "Z" and stat[1] != os.getpid())
+
+
+def wait_gone(pid: int, timeout: float = 15) -> None:
+    """
+    Wait until *pid* no longer exists at all (``os.kill`` raises ``ProcessLookupError``).
+
+    Only for a process already known to be dead: an orphan zombie disappears
+    when init reaps it, which some container inits do only every few seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, f"process {pid} still exists: {_stat(pid)}"
+        time.sleep(0.02)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group."""
+    found = []
+    for entry in os.listdir("/proc"):  # noqa: PTH208 - names only
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat is not None and stat[0] != "Z" and stat[2] == pgid:
+                found.append(int(entry))
+    return found
+
+
+def our_children() -> dict[int, str]:
+    """The child processes of this (test) process, with their state (``Z``: an unreaped zombie)."""
+    found = {}
+    for entry in os.listdir("/proc"):  # noqa: PTH208 - names only
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat is not None and stat[1] == os.getpid():
+                found[int(entry)] = stat[0]
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_children() -> Iterator[None]:
+    """Fail a test that leaves a child process (running or zombie) of this process behind."""
+    before = set(our_children())
+    yield
+    left = {pid: state for pid, state in our_children().items() if pid not in before}
+    assert left == {}, f"child processes left behind (pid: state): {left}"
