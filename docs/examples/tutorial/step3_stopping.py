@@ -51,8 +51,8 @@ async def worker(ctx: Context, db: list[str], orders: Orders) -> None:
             print(f"worker: shipped {order}")
 
 
-@tree.component(main=True)
-async def job(orders: Orders, worker: None) -> None:
+@tree.component(main=True, depends_on=("worker",))
+async def job(orders: Orders) -> None:
     """Queue three orders, and return while the worker is busy with the first."""
     send, _ = orders
     for order in ("order-1", "order-2", "order-3"):

@@ -32,7 +32,7 @@ async def db() -> AsyncIterator[dict[str, int]]:
 
 
 @tree.component
-async def feed(ctx: Context, db: dict[str, int]) -> None:
+async def feed(ctx: Context, db: dict[str, int]) -> None:  # noqa: ARG001 - needs the db to be up
     """Price updates from a supplier whose first connection drops."""
     global connections  # noqa: PLW0603 - the example counts its own restarts
     connections += 1
@@ -47,7 +47,7 @@ async def feed(ctx: Context, db: dict[str, int]) -> None:
 
 
 @tree.component(main=True)
-async def job(db: dict[str, int]) -> None:
+async def job() -> None:
     """Wait until the feed has come back, then end the program."""
     await reconnected.wait()
     print("job: the feed is back")
