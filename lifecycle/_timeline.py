@@ -128,10 +128,10 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
     lo = max(min(0.0, earliest), -span_guess)
     if hi - lo <= 0:
         hi = lo + 1e-3
-    span = hi - lo
-    step = _nice_step(span)
-    lo = math.floor(lo / step + 1e-9) * step
+    step = _nice_step(hi - lo)
     hi = math.ceil(hi / step - 1e-9) * step
+    if lo < 0:  # a little room left of the earliest event, not a whole tick
+        lo -= (hi - lo) * 0.02
     span = hi - lo
     unit, suffix = (1e-3, "ms") if span < 2 else (1.0, "s")  # noqa: PLR2004 - milliseconds below two seconds
 
@@ -207,9 +207,9 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
     # The time axis: ticks, labels and grid lines.
     svg.open("g", class_="axis")
     svg.element("line", x1=x0, y1=top, x2=x1, y2=top, stroke=MUTED)
-    ticks = round(span / step)
-    for i in range(ticks + 1):
-        t = lo + i * step
+    first = math.ceil(lo / step - 1e-9)
+    for i in range(first, math.floor(hi / step + 1e-9) + 1):
+        t = i * step
         tx = x(t)
         svg.element("line", class_="grid", x1=tx, y1=top, x2=tx, y2=top + plot_h, stroke=GRID)
         svg.element("line", x1=tx, y1=top - 4, x2=tx, y2=top, stroke=MUTED)
