@@ -115,13 +115,16 @@ def _policy(obj: object, args: argparse.Namespace) -> ShutdownPolicy | None:
 def _run(obj: object, args: argparse.Namespace) -> int:
     options = {"use_uvloop": True} if getattr(args, "uvloop", False) else None
     report_json: Path | None = getattr(args, "report_json", None)
+    timeline: Path | None = getattr(args, "timeline", None)
 
-    def write_json(report: ShutdownReport) -> None:
+    def write_files(report: ShutdownReport) -> None:
         if report_json is not None:
             report_json.write_text(report.to_json() + "\n")
+        if timeline is not None:
+            timeline.write_text(report.to_svg(), encoding="utf-8")
 
     report = execute(
-        obj, backend=args.backend, backend_options=options, policy=_policy(obj, args), on_report=write_json
+        obj, backend=args.backend, backend_options=options, policy=_policy(obj, args), on_report=write_files
     )
     print(report, file=sys.stderr)  # noqa: T201 - the command's own output
     return ExitCode.OK
@@ -152,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio", help="event loop (asyncio)")
         p.add_argument("--uvloop", action="store_true", help="run asyncio on uvloop (needs uvloop installed)")
 
+    timeline_help = "also draw the shutdown timeline as SVG to PATH (after failures and hard exits too)"
     target_help = "the tree to use, as MODULE:ATTRIBUTE (a Supervisor, a component, or a factory returning one)"
     p_run = sub.add_parser("run", help="run a tree until it stops", description="Run a tree until it stops.")
     p_run.add_argument("target", help=target_help)
@@ -172,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also write the report as JSON to PATH (after failures and hard exits too)",
     )
+    p_run.add_argument("--timeline", type=Path, metavar="PATH", help=timeline_help)
 
     p_check = sub.add_parser(
         "check",
@@ -191,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_demo.add_argument("--for", dest="seconds", type=float, metavar="SECONDS", help="stop after SECONDS")
     backend_options(p_demo)
+    p_demo.add_argument("--timeline", type=Path, metavar="PATH", help=timeline_help)
     return parser
 
 

@@ -79,6 +79,12 @@ class Escalation:
         """Return the loop time at which *phase* ends (``math.inf``: never)."""
         return self._ends[phase]
 
+    @property
+    def ends(self) -> tuple[float, float, float]:
+        """When GRACEFUL, FORCEFUL and TERMINATE end now, after any escalation (``math.inf``: never)."""
+        g, f, t = self._ends
+        return (g, f, t)
+
     def phase_at(self, now: float) -> Phase:
         """Return the phase in effect at loop time *now*."""
         if now < self._ends[Phase.GRACEFUL]:

@@ -455,6 +455,7 @@ class ComponentInstance:
             stopped_at=self.stopped_at,
             task_errors=self._task_errors,
             children=self._children_reports,
+            phase_ends=None if escalation is None else escalation.ends,
         )
 
     def failures(self) -> list[BaseException]:

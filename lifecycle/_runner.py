@@ -199,6 +199,7 @@ def _report_now(tree: RunningTree) -> ShutdownReport:
         requested_at=requested,
         finished_at=now,
         root_report=_snapshot(tree._instance, now),
+        phase_ends=None if escalation is None else escalation.ends,
     )
 
 

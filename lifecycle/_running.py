@@ -235,6 +235,7 @@ class RunningTree:
                 requested_at=escalation.started_at,
                 finished_at=anyio.current_time(),
                 root_report=instance.report(),
+                phase_ends=escalation.ends,
             )
             self._report = report
             counts = {outcome.value: n for outcome, n in report.counts.items()}

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 import urllib.request
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -363,6 +364,47 @@ class TestCommandsInProcess:
         data = json.loads(out.read_text())
         assert data["reason"] == "main exited"
         assert [c["path"] for c in data["components"]] == ["q/job", "q"]
+
+
+def timeline_rows(path: Path) -> list[tuple[str | None, str | None]]:
+    """Return the (path, outcome) of each row of the timeline SVG at *path*."""
+    svg = ET.parse(path).getroot()  # noqa: S314 - written by the command under test
+    rows = svg.findall(".//{http://www.w3.org/2000/svg}g[@class='row']")
+    return [(row.get("data-path"), row.get("data-outcome")) for row in rows]
+
+
+class TestTimeline:
+    def test_demo_draws_its_timeline(self, tmp_path: Path) -> None:
+        """`lifecycle demo --timeline PATH` writes the SVG timeline of the demo's stop, one row per component."""
+        out = tmp_path / "demo.svg"
+        proc = subprocess.run(
+            lifecycle_cmd("demo", "--for", "0.5", "--timeline", str(out)),
+            cwd=tmp_path,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == ExitCode.OK, proc.stderr
+        paths = [path for path, _ in timeline_rows(out)]
+        assert paths[:3] == ["demo", "demo/timer", "demo/sidecar"]  # main first, then LOWEST
+        assert paths[3:] == ["demo/ticker", "demo/api", "demo/workers", "demo/cache", "demo/store"]
+
+    def test_run_draws_the_timeline_after_a_failure_too(self, app: Path, tmp_path: Path) -> None:
+        """`lifecycle run --timeline PATH` writes the timeline when the tree fails to start (exit 1)."""
+        out = tmp_path / "failed.svg"
+        proc = subprocess.run(
+            lifecycle_cmd("run", "broken:factory", "--timeline", str(out)),
+            cwd=app,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == ExitCode.FAILURE, proc.stderr
+        assert ("svc/db", "failed") in timeline_rows(out)
 
 
 def nested() -> Supervisor:

@@ -36,6 +36,15 @@ TESTED = {
     "stubborn.py",
     "dynamic_children.py",
     "processes.py",
+    "why_asyncio.py",
+}
+# Every script of the tutorial, in docs/examples/tutorial.
+TUTORIAL = {
+    "step1_component.py",
+    "step2_dependencies.py",
+    "step3_stopping.py",
+    "step4_supervision.py",
+    "service.py",
 }
 
 
@@ -72,6 +81,120 @@ def index_of(lines: Sequence[str], prefix: str) -> int:
 def test_every_example_is_tested() -> None:
     """Every script in docs/examples is run by a test in this module."""
     assert {path.name for path in EXAMPLES.glob("*.py")} == TESTED
+
+
+def test_every_tutorial_step_is_tested() -> None:
+    """Every script in docs/examples/tutorial is run by a test in this module."""
+    assert {path.name for path in (EXAMPLES / "tutorial").glob("*.py")} == TUTORIAL
+
+
+class TestWhy:
+    def test_each_failure_happens_in_plain_asyncio(self) -> None:
+        """The four failures docs/why.rst describes really happen, as the page shows them."""
+        lines = run_example("why_asyncio.py")
+        assert lines == (
+            "cancelled cleanup: closed=False, CancelledError raised while handling a CancelledError",
+            "random order: ['db closed', 'api answered its last request']",
+            "swallowed cancellation: cancelled 50 ms ago, still running=True",
+            "swallowed cancellation: still running=True",
+            "never retrieved: the only trace is ['Task exception was never retrieved']",
+        )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestTutorial:
+    def test_step1_starts_and_stops_one_component(self, backend: str) -> None:
+        """The db opens, the tree runs, the db closes and its stop was graceful."""
+        lines = run_example("tutorial/step1_component.py", backend)
+        assert lines == ("db: open", "tree: RUNNING", "db: closed", "db: graceful")
+
+    def test_step2_starts_dependencies_first_and_stops_them_last(self, backend: str) -> None:
+        """db starts before api, which receives db's value; the job's return stops api, then db."""
+        lines = run_example("tutorial/step2_dependencies.py", backend)
+        assert lines == (
+            "start waves: [['db'], ['api'], ['job']]",
+            "stop waves: [['job'], ['api'], ['db']]",
+            "db: open",
+            "api: serving 2 products",
+            "job: selling an apple through http://127.0.0.1:8080",
+            "api: stopped",
+            "db: closed",
+            "stopped: main exited ('shop/job' (main) returned)",
+        )
+
+    def test_step3_finishes_the_order_in_progress(self, backend: str) -> None:
+        """The order being shipped when the stop begins is finished; the next ones are not started."""
+        lines = run_example("tutorial/step3_stopping.py", backend)
+        assert lines[:3] == ("worker: shipping order-1", "worker: shipped order-1", "db: closed with 1 orders shipped")
+        rows = [line.split()[:3] for line in lines if line.startswith("  shop")]
+        assert rows == [
+            ["shop/job", "NORMAL", "finished"],
+            ["shop/worker", "NORMAL", "graceful"],
+            ["shop/orders", "NORMAL", "graceful"],
+            ["shop/db", "CRITICAL", "graceful"],
+            ["shop", "NORMAL", "graceful"],
+        ]
+
+    def test_step4_restarts_the_failed_feed(self, backend: str) -> None:
+        """The feed fails once, is restarted, and the report counts one restart."""
+        lines = run_example("tutorial/step4_supervision.py", backend)
+        assert index_of(lines, "feed: connected (connection 1)") < index_of(lines, "feed: connected (connection 2)")
+        assert any("supervisor.restarting" in line for line in lines)
+        (feed,) = (line.split() for line in lines if line.startswith("  shop/feed"))
+        assert feed[:3] == ["shop/feed", "NORMAL", "graceful"]
+        assert feed[-1] == "1"
+
+    def test_service_runs_under_lifecycle_run_and_draws_its_timeline(self, backend: str, tmp_path: Path) -> None:
+        """`lifecycle run service:tree --timeline` serves, stops in waves on SIGINT, exits 0 and writes the SVG."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
+        env |= {"PYTHONPATH": str(ROOT), "LIFECYCLE_LOG_FORMAT": "json"}
+        out = tmp_path / "timeline.svg"
+        args = ["run", "service:tree", "--backend", backend, "--timeline", str(out)]
+        with subprocess.Popen(
+            [sys.executable, "-m", "lifecycle", *args],
+            cwd=EXAMPLES / "tutorial",
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if '"tree.ready"' in line:
+                    break
+            proc.send_signal(signal.SIGINT)
+            err = proc.stderr.read()
+        assert proc.returncode == 0, err
+        rows = [line.split()[0] for line in err.splitlines() if line.startswith("  shop")]
+        # worker and api stop in the same wave, so their rows come in either order.
+        assert rows[:1] + sorted(rows[1:3]) + rows[3:] == [
+            "shop/feed",
+            "shop/api",
+            "shop/worker",
+            "shop/orders",
+            "shop/cache",
+            "shop/db",
+            "shop",
+        ]
+        assert "Shutdown of 'shop': signal (SIGINT received)" in err
+        svg = out.read_text(encoding="utf-8")
+        assert svg.startswith("<svg")
+        assert 'data-path="shop/db"' in svg
+
+
+def test_tutorial_page_shows_what_lifecycle_check_prints() -> None:
+    """The waves docs/tutorial.rst shows are what `lifecycle check service:tree` prints today."""
+    result = subprocess.run(
+        [sys.executable, "-m", "lifecycle", "check", "service:tree"],
+        cwd=EXAMPLES / "tutorial",
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    page = (DOCS / "tutorial.rst").read_text(encoding="utf-8")
+    shown = "\n".join(f"   {line}".rstrip() for line in result.stdout.splitlines())
+    assert shown in page
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

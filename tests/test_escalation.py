@@ -370,3 +370,19 @@ class TestCombinePolicies:
         """Which policy is outer does not change the combined deadlines."""
         forward, backward = combine_policies(outer, own), combine_policies(own, outer)
         assert [forward.offset(p) for p in Phase] == [backward.offset(p) for p in Phase]
+
+
+class TestEnds:
+    def test_ends_are_the_three_phase_ends(self) -> None:
+        """`ends` gives end(GRACEFUL), end(FORCEFUL) and end(TERMINATE), in that order."""
+        escalation = Escalation.start(DEFAULT, now=100.0)
+        assert escalation.ends == (130.0, 140.0, 145.0)
+
+    @pytest.mark.virtual_time
+    async def test_ends_follow_an_escalation(self) -> None:
+        """After escalate(), `ends` gives the moved deadlines."""
+        escalation = Escalation.start(DEFAULT)
+        await anyio.sleep(3)
+        escalation.escalate(TERMINATE)
+        now = anyio.current_time()
+        assert escalation.ends == (now, now, now + 5)

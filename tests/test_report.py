@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import AsyncIterator
 
+import anyio
 import attrs
 import pytest
 
+import lifecycle
 from lifecycle import (
     ComponentError,
     ComponentReport,
     Outcome,
     Phase,
     Priority,
+    ShutdownPolicy,
     ShutdownReport,
     StopReason,
 )
+from supervisors import Supervisor
 
 T0 = 100.0
 COLUMNS = ("component", "priority", "outcome", "phase", "start", "stop", "restarts", "error")
@@ -161,6 +167,7 @@ class TestToDict:
             "duration": 2.0,
             "ok": False,
             "counts": {"graceful": 3, "forced": 1, "failed": 1},
+            "phase_ends": None,
         }
 
     def test_times_are_relative_to_the_request(self) -> None:
@@ -199,6 +206,7 @@ class TestToDict:
             "stop_began": 0.5,
             "stopped_at": 2.0,
             "task_errors": [],
+            "phase_ends": None,
         }
 
     def test_task_errors_are_listed(self) -> None:
@@ -336,3 +344,65 @@ class TestComponentReport:
     def test_outcome_for_phase(self, phase: Phase, outcome: Outcome) -> None:
         """A stop that finished in a phase has that phase's outcome."""
         assert Outcome.for_phase(phase) is outcome
+
+
+class TestPhaseEnds:
+    """Reports of real stops say when each phase ended, for the tree and for each component."""
+
+    @staticmethod
+    def tree() -> Supervisor:
+        sup = Supervisor("root", policy=ShutdownPolicy(graceful=1, forceful=2, terminate=3))
+
+        @sup.component
+        async def db() -> AsyncIterator[None]:
+            yield
+
+        @sup.component(policy=ShutdownPolicy(graceful=0.5, forceful=math.inf, terminate=10))
+        async def api(ctx: lifecycle.Context, db: None) -> None:
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        return sup
+
+    @pytest.mark.virtual_time
+    async def test_tree_phase_ends_are_its_deadlines_from_the_request(self) -> None:
+        """ShutdownReport.phase_ends are the request time plus the cumulative budgets."""
+        async with lifecycle.running(self.tree()) as handle:
+            await handle.ready()
+            report = await handle.shutdown()
+        t0 = report.requested_at
+        assert report.phase_ends == (t0 + 1, t0 + 3, t0 + 6)
+        assert report["db"].phase_ends == (t0 + 1, t0 + 3, t0 + 6)
+
+    @pytest.mark.virtual_time
+    async def test_a_component_policy_restricts_its_own_phase_ends(self) -> None:
+        """A component's own policy makes a phase end earlier, never later."""
+        async with lifecycle.running(self.tree()) as handle:
+            await handle.ready()
+            report = await handle.shutdown()
+        t0 = report.requested_at
+        assert report["api"].phase_ends == (t0 + 0.5, t0 + 3, t0 + 6)
+
+    @pytest.mark.virtual_time
+    async def test_escalation_moves_the_reported_phase_ends(self) -> None:
+        """After an escalation the report gives the phase ends as they moved."""
+        async with lifecycle.running(self.tree()) as handle:
+            await handle.ready()
+            handle.escalate(Phase.FORCEFUL)
+            report = await handle.wait()
+        t0 = report.requested_at
+        assert report.phase_ends == (t0, t0 + 2, t0 + 5)
+
+    def test_component_without_a_stop_has_none(self) -> None:
+        """A component that ended before any stop began has no phase ends."""
+        assert component("root/job", Outcome.FINISHED, phase=None).phase_ends is None
+
+    def test_dict_gives_phase_ends_after_the_request_and_infinity_as_null(self) -> None:
+        """to_dict() names each phase; times are relative to the request and an endless phase is None."""
+        ends = (T0 + 1, T0 + 3, math.inf)
+        root = component("root", stop_began=T0, phase_ends=ends)
+        report = attrs.evolve(shutdown(root), phase_ends=ends)
+        data = report.to_dict()
+        assert data["phase_ends"] == {"GRACEFUL": 1.0, "FORCEFUL": 3.0, "TERMINATE": None}
+        assert data["components"] == [root.to_dict(origin=T0)]
+        assert root.to_dict(origin=T0)["phase_ends"] == {"GRACEFUL": 1.0, "FORCEFUL": 3.0, "TERMINATE": None}
