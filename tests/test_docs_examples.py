@@ -45,6 +45,7 @@ TUTORIAL = {
     "step3_stopping.py",
     "step4_supervision.py",
     "service.py",
+    "step6_process.py",
 }
 
 
@@ -179,6 +180,37 @@ class TestTutorial:
         svg = out.read_text(encoding="utf-8")
         assert svg.startswith("<svg")
         assert 'data-path="shop/db"' in svg
+
+    def test_step6_supervises_a_child_process_and_leaves_nothing_behind(self, backend: str) -> None:
+        """The image server starts once listening, stops after its dependent on SIGINT, and its process is gone."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
+        env |= {"PYTHONPATH": str(ROOT), "LIFECYCLE_LOG_FORMAT": "json"}
+        seen: list[dict[str, object]] = []
+        with subprocess.Popen(
+            [sys.executable, "-m", "lifecycle", "run", "step6_process:tree", "--backend", backend],
+            cwd=EXAMPLES / "tutorial",
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if line.startswith("{"):
+                    seen.append(json.loads(line))
+                if '"tree.ready"' in line:
+                    break
+            proc.send_signal(signal.SIGINT)
+            err = proc.stderr.read()
+        assert proc.returncode == 0, err
+        (started,) = [e for e in seen if e["event"] == "process.started"]
+        (ready,) = [e for e in seen if e["event"] == "gallery.ready"]
+        assert ready["images_pid"] == started["pid"]
+        rows = [line.split()[0] for line in err.splitlines() if line.startswith("  shop")]
+        assert rows.index("shop/gallery") < rows.index("shop/images") < rows.index("shop/db")
+        pid = started["pid"]
+        assert isinstance(pid, int)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_tutorial_page_shows_what_lifecycle_check_prints() -> None:
