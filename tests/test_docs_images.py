@@ -68,6 +68,7 @@ class TestTimelines:
         assert [(g.get("data-path"), g.get("data-outcome")) for g in rows] == [
             ("demo", "graceful"),
             ("demo/timer", "finished"),
+            ("demo/sidecar", "graceful"),
             ("demo/ticker", "graceful"),
             ("demo/api", "graceful"),
             ("demo/workers", "graceful"),
