@@ -18,6 +18,7 @@ import attrs
 import structlog
 
 from ._errors import ConfigurationError, LifecycleError
+from ._excepthooks import routing_unhandled_errors
 from ._instance import ComponentInstance
 from ._logging import configure_logging
 from ._policy import Phase, ShutdownPolicy, seconds_from_env
@@ -323,7 +324,7 @@ def execute(
 
     failed: BaseExceptionGroup[BaseException] | None = None
     try:
-        anyio.run(main, backend=backend, backend_options=options)
+        anyio.run(routing_unhandled_errors(main), backend=backend, backend_options=options)
     except ConfigurationError as exc:
         _print(f"lifecycle: configuration error: {exc}")
         raise SystemExit(ExitCode.USAGE) from None
