@@ -17,6 +17,7 @@ import anyio
 import attrs
 import structlog
 
+from ._blocking import blocked_in
 from ._errors import ConfigurationError, LifecycleError
 from ._excepthooks import routing_unhandled_errors
 from ._instance import ComponentInstance
@@ -143,6 +144,7 @@ class _Watchdog:
                 blocked_for=round(stale, 3),
                 threshold=self._blocked_after,
                 stack="".join(traceback.format_stack(frame)) if frame is not None else "",
+                **blocked_in(frame),
             )
         elif stale <= self._blocked_after and self._blocked_since is not None:
             _log.warning("loop.unblocked", blocked_for=round(beat - self._blocked_since, 3))
