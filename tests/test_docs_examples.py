@@ -28,6 +28,7 @@ BACKENDS = ["asyncio", "trio"]
 
 # Every script in docs/examples, each run by a test below.
 TESTED = {"quickstart.py", "phases.py", "rollback.py", "embed_asyncio.py", "embed_trio.py", "stubborn.py"}
+TESTED |= {"coordinators.py"}
 
 
 @functools.cache
@@ -260,6 +261,30 @@ class TestStubborn:
         assert code == lifecycle.ExitCode.TERMINATED, text
         assert logged(events, "tree.terminated")[0]["stubborn"] == ["app/exporter"]
         assert "time.sleep(3600)" in str(logged(events, "loop.stack")[0]["stack"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestCoordinators:
+    def test_each_helper_does_what_the_migration_page_says(self, backend: str) -> None:
+        """gather, call_with_timeout, SingleFlight, on_failure, scoped_env and process.wait() behave as shown."""
+        lines = run_example("coordinators.py", backend)
+        assert lines[:8] == (
+            "gather: apple=0.5 pear=0.75 EUR=1.1",
+            "call_with_timeout: picks=[]",
+            "single flight: ['token-1', 'token-1', 'token-1'] after 1 fetch",
+            "upload 7: aborted on the server",
+            "on_failure: upload 7: connection reset propagated",
+            "scoped_env: inside SHOP_MIGRATING=1",
+            "scoped_env: after SHOP_MIGRATING=None",
+            "child process: exit code 0",
+        )
+
+    def test_failed_background_task_is_in_the_report(self, backend: str) -> None:
+        """The non-critical refresh failure does not fail its component and is recorded in the report."""
+        lines = run_example("coordinators.py", backend)
+        assert lines[-1] == (
+            "report: rates is graceful, background failures: (ConnectionError('rates service answered 503'),)"
+        )
 
 
 def documented_names() -> set[str]:
