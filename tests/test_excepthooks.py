@@ -62,6 +62,18 @@ class TestRunRoutesUnhandledErrors:
         assert isinstance(entry["exc_info"], RuntimeError)
 
     @pytest.mark.parametrize(("backend", "options"), BACKENDS)
+    def test_a_thread_that_exits_is_not_an_error(self, backend: str, options: dict[str, object]) -> None:
+        """SystemExit in a thread is ignored, as by the default hook."""
+
+        async def work() -> None:
+            thread = threading.Thread(target=sys.exit, args=(3,))
+            thread.start()
+            await anyio.to_thread.run_sync(thread.join)
+
+        logs = run_job(work, backend, options)
+        assert [e for e in logs if e["event"] == "thread.failed"] == []
+
+    @pytest.mark.parametrize(("backend", "options"), BACKENDS)
     def test_sys_excepthook_reports(self, backend: str, options: dict[str, object]) -> None:
         """Code that hands an error to sys.excepthook during run() reaches the safe reporter."""
 

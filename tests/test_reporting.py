@@ -93,14 +93,43 @@ class TestReportError:
         assert "event=processor.saw" in err
         assert "event='thing.failed'" in out.getvalue()
 
-    def test_a_closed_stderr_is_ignored(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """With a failing pipeline and a closed stderr, reporting still returns quietly."""
+    def test_a_failing_stderr_is_ignored(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With a failing pipeline and a stderr that cannot be written, reporting still returns quietly."""
+
+        class BrokenPipe(io.StringIO):
+            def write(self, text: str) -> int:
+                raise BrokenPipeError(text[:10])
+
+        configure(failing_processor)
+        monkeypatch.setattr("sys.stderr", BrokenPipe())
+        lifecycle.report_error("thing.failed", ValueError("x"))
+
+    def test_a_closed_stderr_falls_back_to_the_original(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """When sys.stderr was closed, the fallback goes to the process's original stderr."""
         configure(failing_processor)
         closed = io.StringIO()
         closed.close()
+        original = io.StringIO()
         monkeypatch.setattr("sys.stderr", closed)
-        monkeypatch.setattr("sys.__stderr__", closed)
+        monkeypatch.setattr("sys.__stderr__", original)
         lifecycle.report_error("thing.failed", ValueError("x"))
+        assert "event=thing.failed" in original.getvalue()
+
+    def test_an_unformattable_error_still_gives_one_line(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """If even the traceback cannot be formatted, one line still names the event."""
+
+        def cannot_format(error: BaseException) -> list[str]:
+            raise MemoryError  # what formatting a huge traceback can run into
+
+        configure(failing_processor)
+        monkeypatch.setattr("traceback.format_exception", cannot_format)
+        lifecycle.report_error("thing.failed", ValueError("x"))
+        assert capsys.readouterr().err == (
+            "lifecycle: logging failed with RuntimeError('processor broke'); event=thing.failed "
+            "(it could not be formatted)\n"
+        )
 
     def test_component_failure_with_a_broken_pipeline_still_stops_the_tree(
         self, capsys: pytest.CaptureFixture[str]

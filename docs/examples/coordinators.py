@@ -64,24 +64,35 @@ class Uploads:
     """An upload that must be aborted on the server if it fails or is cancelled."""
 
     async def abort(self, upload_id: int) -> None:
+        """Tell the server to drop the partial upload."""
         await anyio.sleep(0.01)  # shielded: runs even while the caller is being cancelled
         print(f"upload {upload_id}: aborted on the server")
 
     @lifecycle.on_failure(abort, timeout=5)
     async def send(self, upload_id: int) -> None:
+        """Send the upload; here the connection always breaks."""
         await anyio.lowlevel.checkpoint()
         msg = f"upload {upload_id}: connection reset"
         raise ConnectionResetError(msg)
 
 
 async def price(item: str, delay: float) -> float:
+    """Look a price up, after *delay* seconds."""
     await anyio.sleep(delay)
     return {"apple": 0.5, "pear": 0.75}[item]
 
 
 async def recommendations() -> list[str]:
+    """A slow dependency."""
     await anyio.sleep(60)  # a slow dependency
     return ["apple"]  # pragma: no cover - cut off by call_with_timeout
+
+
+async def migrate() -> None:
+    """A migration step that fails."""
+    await anyio.lowlevel.checkpoint()
+    msg = "migration step 3 failed"
+    raise RuntimeError(msg)
 
 
 @tree.component(main=True)
@@ -95,7 +106,8 @@ async def job(rates: dict[str, float]) -> None:
     print(f"gather: apple={apple} pear={pear} EUR={rates['EUR']}")
 
     # wait_for_safe(default=None) -> call_with_timeout: the default only for its own deadline.
-    picks = await lifecycle.call_with_timeout(0.05, recommendations, default=[])
+    no_picks: list[str] = []
+    picks = await lifecycle.call_with_timeout(0.05, recommendations, default=no_picks)
     print(f"call_with_timeout: picks={picks}")
 
     # An async lock around a token refresh -> SingleFlight: three callers, one fetch.
@@ -120,8 +132,7 @@ async def job(rates: dict[str, float]) -> None:
     try:
         with lifecycle.scoped_env("SHOP_MIGRATING"):
             print(f"scoped_env: inside SHOP_MIGRATING={os.environ['SHOP_MIGRATING']}")
-            msg = "migration step 3 failed"
-            raise RuntimeError(msg)
+            await migrate()
     except RuntimeError:
         pass
     print(f"scoped_env: after SHOP_MIGRATING={os.environ.get('SHOP_MIGRATING')}")
