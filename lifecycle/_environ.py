@@ -6,7 +6,7 @@ import os
 from types import TracebackType
 from typing import final
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, UsageError
 
 __all__ = ["EnvironScope", "scoped_env"]
 
@@ -47,7 +47,7 @@ class EnvironScope:
     def __enter__(self) -> EnvironScope:
         if self._previous is not None:
             msg = f"This scoped_env({self.name!r}) block was already entered; make a new one for each block."
-            raise RuntimeError(msg)
+            raise UsageError(msg)
         self._previous = os.environ.get(self.name, _UNSET)
         if self.value is None:
             os.environ.pop(self.name, None)
@@ -86,7 +86,8 @@ def scoped_env(name: str, value: str | None = "1") -> EnvironScope:
     shared by the whole process: blocks that overlap in concurrent tasks
     without nesting restore in the order they leave, which is rarely what
     either task meant; keep a flag to one task at a time, or use a
-    :class:`contextvars.ContextVar` for per-task state.
+    :class:`contextvars.ContextVar` for per-task state. The returned block is
+    used once; entering it a second time raises :class:`~lifecycle.UsageError`.
 
     Args:
         name: The variable.

@@ -39,6 +39,7 @@ class SingleFlight(Generic[T]):
     itself::
 
         refresh = lifecycle.SingleFlight[Token]()
+        compact = lifecycle.SingleFlight[None]()
 
         async def token() -> Token:
             return await refresh.run(fetch_token, session)   # callers join one fetch

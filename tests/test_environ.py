@@ -135,6 +135,6 @@ class TestScopedEnv:
         scope = lifecycle.scoped_env(FLAG)
         with scope:
             pass
-        with pytest.raises(RuntimeError, match="already entered"), scope:
+        with pytest.raises(lifecycle.UsageError, match="already entered"), scope:
             pass  # pragma: no cover
         assert FLAG not in os.environ
