@@ -114,6 +114,7 @@ else:
         "contextlib",
         "contextvars",
         "enum",
+        "functools",
         "inspect",
         "json",
         "math",
@@ -145,6 +146,13 @@ nitpick_ignore = [
     ("py:obj", "lifecycle._tasks.T"),
     ("py:class", "supervisors._supervisor.F"),
     ("py:class", "supervisors._supervisor.T"),
+    ("py:class", "~P"),
+    ("py:class", "lifecycle._timeouts.T"),
+    ("py:class", "lifecycle._timeouts.D"),
+    ("py:class", "lifecycle._cleanup.T"),
+    ("py:class", "lifecycle._gather.T"),
+    ("py:class", "lifecycle._singleflight.T"),
+    ("py:obj", "lifecycle._singleflight.T"),
 ]
 
 # -- Attribute docstrings of re-exported classes -----------------------------

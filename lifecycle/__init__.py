@@ -7,15 +7,21 @@ them. Runs unchanged on asyncio (uvloop too) and on Trio through AnyIO.
 
 from __future__ import annotations
 
+from ._cleanup import CleanupOnFailure as CleanupOnFailure
+from ._cleanup import cleanup_on_failure as cleanup_on_failure
+from ._cleanup import on_failure as on_failure
 from ._commands import CommandResult as CommandResult
 from ._commands import CommandTimeoutError as CommandTimeoutError
 from ._commands import run_command as run_command
 from ._context import Context as Context
+from ._environ import EnvironScope as EnvironScope
+from ._environ import scoped_env as scoped_env
 from ._errors import ComponentError as ComponentError
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import LifecycleError as LifecycleError
 from ._errors import StoppedError as StoppedError
 from ._errors import UsageError as UsageError
+from ._gather import gather as gather
 from ._policy import Phase as Phase
 from ._policy import Priority as Priority
 from ._policy import ShutdownPolicy as ShutdownPolicy
@@ -34,18 +40,22 @@ from ._report import Outcome as Outcome
 from ._report import ShutdownReport as ShutdownReport
 from ._report import State as State
 from ._report import StopReason as StopReason
+from ._reporting import report_error as report_error
 from ._runner import ExitCode as ExitCode
 from ._runner import run as run
 from ._running import RunningTree as RunningTree
 from ._running import running as running
 from ._scope import ShieldedScope as ShieldedScope
 from ._scope import shielded as shielded
+from ._singleflight import SingleFlight as SingleFlight
 from ._spec import ComponentSpec as ComponentSpec
 from ._spec import Style as Style
 from ._tasks import TaskHandle as TaskHandle
+from ._timeouts import call_with_timeout as call_with_timeout
 from ._util import fixup_module_metadata
 
 __all__ = [
+    "CleanupOnFailure",
     "CommandResult",
     "CommandTimeoutError",
     "ComponentError",
@@ -53,6 +63,7 @@ __all__ = [
     "ComponentSpec",
     "ConfigurationError",
     "Context",
+    "EnvironScope",
     "ExitCode",
     "LifecycleError",
     "Outcome",
@@ -69,15 +80,22 @@ __all__ = [
     "ShieldedScope",
     "ShutdownPolicy",
     "ShutdownReport",
+    "SingleFlight",
     "State",
     "StopReason",
     "StoppedError",
     "Style",
     "TaskHandle",
     "UsageError",
+    "call_with_timeout",
+    "cleanup_on_failure",
+    "gather",
+    "on_failure",
+    "report_error",
     "run",
     "run_command",
     "running",
+    "scoped_env",
     "shielded",
     "wait_for_exit",
     "wait_for_port",

@@ -20,6 +20,7 @@ from ._errors import ComponentError, Stage, UsageError
 from ._escalation import Escalation, combine_policies
 from ._policy import Phase, Priority, ShutdownPolicy
 from ._report import ComponentReport, Outcome, State
+from ._reporting import report_error
 from ._scope import ShieldedScope, current_owner
 from ._spec import ComponentSpec, Style
 from ._tasks import TaskHandle
@@ -554,7 +555,7 @@ class ComponentInstance:
             self._record(error)
         else:
             self._task_errors += (error,)
-            self._log.error("task.failed", component=self.path, task=handle.name, exc_info=error)
+            report_error("task.failed", error, logger=self._log, component=self.path, task=handle.name)
 
     def _task_exited(self, handle: TaskHandle[Any]) -> None:
         assert self._tasks is not None  # noqa: S101 - the handle was added by _spawn
@@ -572,11 +573,12 @@ class ComponentInstance:
         nested = flatten_failures([(self.path, stage, error)]) if _from_children(error) else []
         if nested:
             # A supervisor passing on its children's failures: they were logged already.
-            self._log.error(
-                "component.failed", component=self.path, stage=stage, children=[_path_of(e) for e in nested]
+            children = [_path_of(e) for e in nested]
+            report_error(
+                "component.failed", None, logger=self._log, component=self.path, stage=stage, children=children
             )
         else:
-            self._log.error("component.failed", component=self.path, stage=stage, exc_info=error)
+            report_error("component.failed", error, logger=self._log, component=self.path, stage=stage)
         if self.escalation is None:
             # A failed component stops itself: its teardown and shielded scopes get
             # the budgets of its policy, measured from the failure.

@@ -336,6 +336,12 @@ class ShutdownReport:
                 # One row per component: a multi-line message is folded onto the row.
                 message = " ".join(str(cause).split())
                 error = f"{c.stage}: {type(cause).__name__}: {message}"
+            elif c.task_errors:
+                # Non-critical task failures did not fail the component, but are never hidden.
+                last = c.task_errors[-1]
+                error = (
+                    f"{len(c.task_errors)} task failure(s), last: {type(last).__name__}: {' '.join(str(last).split())}"
+                )
             rows.append(
                 (
                     c.path,

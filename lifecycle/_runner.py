@@ -17,7 +17,9 @@ import anyio
 import attrs
 import structlog
 
+from ._blocking import blocked_in
 from ._errors import ConfigurationError, LifecycleError
+from ._excepthooks import routing_unhandled_errors
 from ._instance import ComponentInstance
 from ._logging import configure_logging
 from ._policy import Phase, ShutdownPolicy, seconds_from_env
@@ -142,6 +144,7 @@ class _Watchdog:
                 blocked_for=round(stale, 3),
                 threshold=self._blocked_after,
                 stack="".join(traceback.format_stack(frame)) if frame is not None else "",
+                **blocked_in(frame),
             )
         elif stale <= self._blocked_after and self._blocked_since is not None:
             _log.warning("loop.unblocked", blocked_for=round(beat - self._blocked_since, 3))
@@ -324,7 +327,7 @@ def execute(
 
     failed: BaseExceptionGroup[BaseException] | None = None
     try:
-        anyio.run(main, backend=backend, backend_options=options)
+        anyio.run(routing_unhandled_errors(main), backend=backend, backend_options=options)
     except ConfigurationError as exc:
         _print(f"lifecycle: configuration error: {exc}")
         raise SystemExit(ExitCode.USAGE) from None

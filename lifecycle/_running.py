@@ -15,6 +15,7 @@ from ._errors import ConfigurationError, StoppedError
 from ._escalation import Escalation
 from ._instance import ComponentInstance, failure_group, stop_instances
 from ._policy import Phase, ShutdownPolicy
+from ._progress import startup_progress_interval, watch_startup
 from ._report import ShutdownReport, State, StopReason
 from ._signals import watch_signals
 from ._spec import ComponentSpec
@@ -275,6 +276,11 @@ async def running(
     ``__cause__``). An exception raised by the body itself propagates unchanged
     when the tree stopped cleanly, and in the same group otherwise.
 
+    While the tree is slow to start, ``startup.waiting`` is logged every
+    ``LIFECYCLE_STARTUP_PROGRESS_INTERVAL`` seconds (5 by default, 0 turns it
+    off) with the paths of the components still starting and the seconds
+    each has spent starting.
+
     Args:
         root: A component (usually a ``Supervisor``) or a :class:`~lifecycle.ComponentSpec`.
 
@@ -286,7 +292,8 @@ async def running(
             :meth:`~lifecycle.ShutdownPolicy.from_env`.
 
     Raises:
-        ConfigurationError: The tree is declared wrongly.
+        ConfigurationError: The tree is declared wrongly, or
+            ``LIFECYCLE_STARTUP_PROGRESS_INTERVAL`` is not a number of seconds.
 
         ExceptionGroup: Components failed and nothing handled it.
     """
@@ -296,12 +303,14 @@ async def running(
         msg = f"`policy` must be a lifecycle.ShutdownPolicy or None, got {policy!r}."
         raise ConfigurationError(msg)
     tree_policy = policy or spec.policy or ShutdownPolicy.from_env()
+    progress_interval = startup_progress_interval()
     handle = RunningTree(spec, tree_policy)
     cancelled = anyio.get_cancelled_exc_class()
     body_error: BaseException | None = None
     async with anyio.create_task_group() as task_group:
         handle._task_group = task_group
         task_group.start_soon(handle._main, task_group, name=f"lifecycle:tree:{spec.name}")
+        watch_startup(handle._instance, task_group, progress_interval)
         if signals:
             # Started (not start_soon): the handlers are installed before the body runs.
             signal_scope = anyio.CancelScope()

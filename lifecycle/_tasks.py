@@ -40,6 +40,7 @@ class TaskHandle(Generic[T]):
 
     __slots__ = (
         "_cancel_requested",
+        "_cancelled",
         "_done",
         "_error",
         "_event",
@@ -57,6 +58,7 @@ class TaskHandle(Generic[T]):
         self._error: BaseException | None = None
         self._scope: anyio.CancelScope | None = None
         self._cancel_requested = False
+        self._cancelled = False
         self._event: anyio.Event | None = None
 
     @property
@@ -66,16 +68,24 @@ class TaskHandle(Generic[T]):
 
     @property
     def cancelled(self) -> bool:
-        """``True`` if the task ended because it was cancelled."""
-        return self._done and self._cancel_requested and self._error is None and self._value is None
+        """
+        ``True`` if the task ended because it was cancelled.
+
+        A task that returned (or raised) although it was asked to stop, for
+        instance because the work was in a shielded scope, is not cancelled.
+        """
+        return self._cancelled
 
     def cancel(self) -> None:
         """
         Cancel the task; it ends at its next checkpoint.
 
         Shielded scopes inside it keep running until their phase ends. Not a
-        checkpoint; does not wait for the task to end (use :meth:`wait`).
+        checkpoint; does not wait for the task to end (use :meth:`wait`). Does
+        nothing once the task has ended: its result stays available.
         """
+        if self._done:
+            return
         self._cancel_requested = True
         if self._scope is not None:
             self._scope.cancel()
@@ -85,8 +95,10 @@ class TaskHandle(Generic[T]):
         Wait until the task ends, for at most *timeout* seconds.
 
         Giving up does not cancel the task: it keeps running, owned by its
-        component. This is a checkpoint; if the caller is cancelled while
-        waiting, only the waiting stops.
+        component (this is what a hand-made ``shielded_wait_for`` tries to do,
+        without orphaning anything). This is a checkpoint; if the caller is
+        cancelled while waiting, only the waiting stops and the cancellation
+        propagates. Nothing is shielded.
 
         Args:
             timeout: Seconds to wait; ``None`` waits as long as it takes.
@@ -106,8 +118,11 @@ class TaskHandle(Generic[T]):
         """
         Wait for the task to end and return its value.
 
-        This is a checkpoint; if the caller is cancelled while waiting, the task
-        keeps running.
+        This is a checkpoint; if the caller is cancelled while waiting, the
+        cancellation propagates and the task keeps running. Nothing is
+        shielded. The error of a failed task is raised to every caller of
+        ``result()``; it was reported when the task failed, so nothing is lost
+        if nobody calls it (there is no "exception was never retrieved").
 
         Raises:
             BaseException: Whatever the task raised, unchanged.
@@ -117,7 +132,7 @@ class TaskHandle(Generic[T]):
         await self.wait()
         if self._error is not None:
             raise self._error
-        if self._cancel_requested and self._value is None:
+        if self._cancelled:
             msg = f"Task {self.name!r} was cancelled before it returned a value."
             raise StoppedError(msg)
         return self._value  # type: ignore[return-value]
@@ -139,6 +154,7 @@ class TaskHandle(Generic[T]):
                 self._fail(owner, UsageError(f"Task {self.name!r} raised a cancellation nobody requested."))
             except BaseException as exc:  # noqa: BLE001 - recorded and reported by the owner
                 self._fail(owner, exc)
+        self._cancelled = scope.cancelled_caught
         self._done = True
         if self._event is not None:
             self._event.set()

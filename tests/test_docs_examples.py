@@ -37,6 +37,7 @@ TESTED = {
     "dynamic_children.py",
     "processes.py",
     "why_asyncio.py",
+    "coordinators.py",
 }
 # Every script of the tutorial, in docs/examples/tutorial.
 TUTORIAL = {
@@ -473,6 +474,30 @@ class TestProcesses:
             ["site/web", "NORMAL", "graceful", "GRACEFUL"],
             ["site", "NORMAL", "graceful", "GRACEFUL"],
         ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestCoordinators:
+    def test_each_helper_does_what_the_migration_page_says(self, backend: str) -> None:
+        """gather, call_with_timeout, SingleFlight, on_failure, scoped_env and process.wait() behave as shown."""
+        lines = run_example("coordinators.py", backend)
+        assert lines[:8] == (
+            "gather: apple=0.5 pear=0.75 EUR=1.1",
+            "call_with_timeout: picks=[]",
+            "single flight: ['token-1', 'token-1', 'token-1'] after 1 fetch",
+            "upload 7: aborted on the server",
+            "on_failure: upload 7: connection reset propagated",
+            "scoped_env: inside SHOP_MIGRATING=1",
+            "scoped_env: after SHOP_MIGRATING=None",
+            "child process: exit code 0",
+        )
+
+    def test_failed_background_task_is_in_the_report(self, backend: str) -> None:
+        """The non-critical refresh failure does not fail its component and is recorded in the report."""
+        lines = run_example("coordinators.py", backend)
+        assert lines[-1] == (
+            "report: rates is graceful, background failures: (ConnectionError('rates service answered 503'),)"
+        )
 
 
 def documented_names() -> set[str]:

@@ -155,12 +155,23 @@ async def job(ctx: lifecycle.Context) -> None:
     time.sleep(1.0)  # blocks the event loop
     await anyio.sleep(0.2)
 
-lifecycle.run(tree, backend=sys.argv[1])
+backend, _, loop = sys.argv[1].partition("+")
+lifecycle.run(tree, backend=backend, backend_options={"use_uvloop": True} if loop else None)
 """
 
 
 class TestBlockedLoop:
-    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    @pytest.mark.parametrize(
+        "backend",
+        [
+            "asyncio",
+            pytest.param(
+                "asyncio+uvloop",
+                marks=pytest.mark.skipif(importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed"),
+            ),
+            "trio",
+        ],
+    )
     def test_a_blocking_call_is_logged_with_its_stack(self, tmp_path: Path, backend: str) -> None:
         """A call that holds the loop past the threshold is logged with its stack, and its end too."""
         script = tmp_path / "blocking.py"
@@ -184,6 +195,8 @@ class TestBlockedLoop:
         (blocked,) = [e for e in events if e["event"] == "loop.blocked"]
         (unblocked,) = [e for e in events if e["event"] == "loop.unblocked"]
         assert "time.sleep(1.0)" in blocked["stack"]
+        assert blocked["component"] == "svc/job"
+        assert "task" not in blocked
         assert blocked["threshold"] == 0.3
         assert 0.7 < unblocked["blocked_for"] < 5
 

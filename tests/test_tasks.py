@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import anyio
@@ -228,3 +229,131 @@ class TestWait:
         async with lifecycle.running(sup, policy=policy) as tree:
             await tree.ready()
         assert cut == [4.0]
+
+
+class TestHandleOutcome:
+    async def test_cancel_after_the_end_keeps_the_result(self) -> None:
+        """cancel() on a task that already returned changes nothing: result() still gives its value."""
+        sup = Supervisor()
+        seen: list[object] = []
+
+        async def returns_none() -> None:
+            await anyio.lowlevel.checkpoint()
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            handle = ctx.spawn(returns_none)
+            await handle.wait()
+            handle.cancel()
+            seen.append((await handle.result(), handle.cancelled))  # type: ignore[func-returns-value]
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+        assert seen == [(None, False)]
+
+    async def test_work_finished_despite_cancel_is_not_cancelled(self) -> None:
+        """A task that finishes its work in a shielded scope after cancel() returns its value; it is not cancelled."""
+        sup = Supervisor()
+        seen: list[object] = []
+
+        async def batch() -> str:
+            with lifecycle.shielded():
+                await anyio.wait_all_tasks_blocked()
+            return "batch done"
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            handle = ctx.spawn(batch)
+            await anyio.lowlevel.checkpoint()
+            handle.cancel()
+            seen.append((await handle.result(), handle.cancelled))
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+        assert seen == [("batch done", False)]
+
+    async def test_cancelled_waiter_does_not_cancel_the_task(self) -> None:
+        """A caller of wait() that is cancelled stops waiting; the cancellation propagates and the task runs on."""
+        sup = Supervisor()
+        seen: list[object] = []
+        release = anyio.Event()
+
+        async def job() -> str:
+            await release.wait()
+            return "finished"
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            handle = ctx.spawn(job)
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await handle.wait()
+            seen.append((scope.cancelled_caught, handle.done))
+            release.set()
+            seen.append(await handle.result())
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+        assert seen == [(True, False), "finished"]
+
+    async def test_failed_tasks_are_never_left_unretrieved(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Failed tasks whose result nobody asks for produce no "exception was never retrieved", even after GC."""
+        sup = Supervisor()
+        failed = anyio.Event()
+
+        async def lost() -> None:
+            try:
+                raise LookupError("nobody asks")
+            finally:
+                failed.set()
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            ctx.spawn(lost, critical=False)
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        with capture_logs() as logs:
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+                await failed.wait()
+                await anyio.wait_all_tasks_blocked()
+                report = await tree.shutdown()
+        gc.collect()
+        assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+        assert [e["event"] for e in logs if e["event"] == "task.failed"] == ["task.failed"]
+        assert [type(e) for e in report["api"].task_errors] == [LookupError]
+
+    async def test_non_critical_failures_show_in_the_report_table(self) -> None:
+        """str(report) lists a component's non-critical task failures although the component did not fail."""
+        sup = Supervisor()
+        failed = anyio.Event()
+
+        async def refresh() -> None:
+            try:
+                raise TimeoutError("cache refresh took too long")
+            finally:
+                failed.set()
+
+        @sup.component
+        async def cache(ctx: lifecycle.Context) -> None:
+            ctx.spawn(refresh, critical=False)
+            ctx.spawn(refresh, critical=False)
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        with capture_logs():
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+                await failed.wait()
+                await anyio.wait_all_tasks_blocked()
+                report = await tree.shutdown()
+        (row,) = [line for line in str(report).splitlines() if line.strip().startswith("root/cache")]
+        assert "graceful" in row
+        assert row.endswith("2 task failure(s), last: TimeoutError: cache refresh took too long")

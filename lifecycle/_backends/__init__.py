@@ -7,7 +7,7 @@ from typing import Protocol, final
 
 import attrs
 
-__all__ = ["Primitives", "current_primitives", "current_scheduler"]
+__all__ = ["ErrorReporter", "Primitives", "current_primitives", "current_scheduler", "install_loop_exception_handler"]
 
 Scheduler = Callable[[Callable[[], None]], None]
 
@@ -74,3 +74,22 @@ def current_primitives() -> Primitives:
     from . import _asyncio  # noqa: PLC0415 - imported only on that backend
 
     return _asyncio.current_primitives()
+
+
+# lifecycle.report_error: called as report(event, error, **fields); never raises.
+ErrorReporter = Callable[..., None]
+
+
+def install_loop_exception_handler(report: ErrorReporter) -> Callable[[], None]:
+    """
+    Route the running loop's unhandled errors to *report*; return the function that undoes it.
+
+    On asyncio (and uvloop) this is the loop's exception handler ("Task
+    exception was never retrieved", errors in callbacks). Trio has no such
+    handler, so there it does nothing.
+    """
+    if _running_trio():
+        return lambda: None
+    from . import _asyncio  # noqa: PLC0415 - imported only on that backend
+
+    return _asyncio.install_exception_handler(report)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from . import Primitives
+from . import ErrorReporter, Primitives
 
 
 def current_scheduler() -> Callable[[Callable[[], None]], None]:
@@ -24,3 +24,22 @@ def current_scheduler() -> Callable[[Callable[[], None]], None]:
 def current_primitives() -> Primitives:
     """Return the running loop's ``time`` and ``asyncio.Event``."""
     return Primitives(clock=asyncio.get_running_loop().time, event=asyncio.Event)
+
+
+def install_exception_handler(report: ErrorReporter) -> Callable[[], None]:
+    """Make *report* the running loop's exception handler; return a function restoring the previous one."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def handle(_: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        error = context.get("exception")
+        fields = {key: repr(value) for key, value in context.items() if key not in {"exception", "message"}}
+        report(
+            "loop.exception",
+            error if isinstance(error, BaseException) else None,
+            message=str(context.get("message", "")),
+            **fields,
+        )
+
+    loop.set_exception_handler(handle)
+    return lambda: loop.set_exception_handler(previous)
