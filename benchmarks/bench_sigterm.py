@@ -2,7 +2,8 @@
 Benchmark SIGTERM-to-exit of a real process holding N components.
 
 Run ``python benchmarks/bench_sigterm.py [--n 1000] [--rounds 5] [--seed 0]
-[--warmup 1] [--timeout 120]``. Each measurement spawns a fresh interpreter
+[--warmup 1] [--timeout 120] [--json PATH]``; ``--json`` also writes the per-round
+ratios (for ``run_all.py``). Each measurement spawns a fresh interpreter
 (``sys.executable`` running a small script written to a temporary directory),
 waits until it prints ``ready`` on stdout, which it does only once all N
 components / tasks / services are up, then takes ``t0 = time.perf_counter()``,
@@ -68,6 +69,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
+import json
 import os
 import platform
 import signal
@@ -627,13 +629,18 @@ def times_table(results: Results, backends: Sequence[str], aiomisc: bool) -> str
     return "\n".join(lines)
 
 
-def _ratio(results: Results, backend: str, other: str, *, cpu: bool = False) -> tuple[str, str, float | None]:
+def ratio_values(results: Results, backend: str, other: str, *, cpu: bool = False) -> list[float]:
+    """The ratios lifecycle / *other* on *backend*, one per round in which both ran cleanly."""
     pairs = [
         (mine.cpu, theirs.cpu) if cpu else (mine.total, theirs.total)
         for mine, theirs in zip(results.ok("lifecycle", backend), results.ok(other, backend), strict=True)
         if mine is not None and theirs is not None
     ]
-    ratios = [mine / theirs for mine, theirs in pairs if mine is not None and theirs]
+    return [mine / theirs for mine, theirs in pairs if mine is not None and theirs]
+
+
+def _ratio(results: Results, backend: str, other: str, *, cpu: bool = False) -> tuple[str, str, float | None]:
+    ratios = ratio_values(results, backend, other, cpu=cpu)
     if not ratios:
         return "-", "", None
     median = statistics.median(ratios)
@@ -678,6 +685,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--warmup", type=int, default=1, help="unrecorded runs of each program first (1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of lifecycle's random DAG (0)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a child is killed (120)")
+    parser.add_argument("--json", type=Path, help="also write the per-round ratios to this file")
     args = parser.parse_args(argv)
     if args.n < 1 or args.rounds < 1 or args.warmup < 0:
         parser.error("--n and --rounds must be at least 1, --warmup at least 0")
@@ -702,6 +710,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(times_table(results, backends, aiomisc))
     print()
     print(ratio_table(results, backends, aiomisc))
+    if args.json is not None:
+        ratios = {
+            backend: {
+                other: ratio_values(results, backend, other)
+                for other in ("bare", "aiomisc")
+                if _skip_reason(other, backend, aiomisc) is None
+            }
+            for backend in backends
+        }
+        args.json.write_text(json.dumps({"n": args.n, "rounds": args.rounds, "ratios": ratios}, indent=1))
     failures = results.failures()
     if failures:
         print()

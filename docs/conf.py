@@ -55,7 +55,8 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
+# `_generated` holds Markdown fragments that benchmarks/run_all.py writes and performance.rst includes.
+exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store", "_generated"]
 default_role = "py:obj"
 nitpicky = True
 

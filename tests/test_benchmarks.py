@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,3 +96,115 @@ class TestBenchSupervision:
         assert "## Dynamic children: 50 started one by one, then stopped one by one" in out
         for backend in ("asyncio", "trio"):
             assert out.count(f"| {backend} |") == 2
+
+
+WORKLOADS = ROOT / "benchmarks" / "bench_workloads.py"
+RUN_ALL = ROOT / "benchmarks" / "run_all.py"
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+class TestBenchWorkloads:
+    def test_tiny_run_measures_every_installed_workload(self, tmp_path: Path) -> None:
+        """A tiny run exits 0; every expressible, installed cell has its samples and memory, the rest say why."""
+        out = tmp_path / "w.json"
+        result = run_bench(
+            "--sizes", "12,30", "--full-upto", "12", "--rounds", "2", "--large-rounds", "1", "--json", str(out),
+            script=WORKLOADS,
+        )  # fmt: skip
+
+        assert result.returncode == 0, result.stderr
+        cells = json.loads(out.read_text())["cells"]
+        measured = {(c["n"], c["backend"], c["workload"], c["shape"]) for c in cells if c["status"] == "ok"}
+        for backend in ("asyncio", "trio"):
+            assert (12, backend, "anyio floor", "flat") in measured
+            for shape in ("flat", "chain", "dag"):
+                assert (12, backend, "lifecycle", shape) in measured
+            # Above --full-upto only the floors and lifecycle's DAG run.
+            assert (30, backend, "lifecycle", "dag") in measured
+            assert (30, backend, "lifecycle", "flat") not in measured
+        assert (12, "asyncio", "asyncio.TaskGroup", "flat") in measured
+        assert (12, "trio", "trio nursery", "flat") in measured
+        for cell in cells:
+            if cell["status"] == "ok":
+                rounds = 2 if cell["n"] == 12 else 1
+                assert len(cell["samples"]) == rounds
+                assert cell["memory"]["total"] > 0
+            else:
+                assert cell["status"] in {"backend", "n/a", "missing", "skipped"}, cell
+                assert cell["reason"]
+
+    def test_peers_are_measured_or_reported_missing(self, tmp_path: Path) -> None:
+        """Each peer runs where installed, else says 'not installed'; unordered peers cannot express a chain."""
+        out = tmp_path / "w.json"
+        result = run_bench(
+            "--sizes", "10", "--rounds", "1", "--no-memory", "--json", str(out), "--backends", "asyncio,trio",
+            script=WORKLOADS,
+        )  # fmt: skip
+
+        assert result.returncode == 0, result.stderr
+        cells = {(c["backend"], c["workload"], c["shape"]): c for c in json.loads(out.read_text())["cells"]}
+        for backend, peer, module in (
+            ("asyncio", "mode", "mode"),
+            ("asyncio", "aiomisc", "aiomisc"),
+            ("asyncio", "aiotools", "aiotools"),
+            ("trio", "triotp", "triotp"),
+        ):
+            cell = cells[backend, peer, "flat"]
+            if installed(module):
+                assert cell["status"] == "ok", cell
+                assert len(cell["samples"]) == 1
+            else:
+                assert cell["status"] == "missing"
+                assert "not installed" in cell["reason"]
+        for peer in ("aiomisc", "aiotools"):
+            assert cells["asyncio", peer, "chain"]["reason"].startswith("cannot express: no ordering")
+        assert cells["trio", "triotp", "dag"]["reason"].startswith("cannot express: no ordering")
+        assert cells["trio", "mode", "flat"]["status"] == "backend"
+        assert "| asyncio | aiomisc | chain | cannot express: no ordering" in result.stdout
+
+    def test_unknown_workload_is_a_usage_error(self) -> None:
+        """An unknown workload name exits with argparse's usage code 2 and names the choices."""
+        result = run_bench("--workloads", "lifecycle,celery", script=WORKLOADS)
+
+        assert result.returncode == 2
+        assert "unknown workload(s) ['celery']" in result.stderr
+
+
+class TestRunAll:
+    def test_quick_run_writes_every_fragment_and_chart(self, tmp_path: Path) -> None:
+        """``run_all.py --quick`` exits 0, writes the fragments the docs include and two SVG charts with data."""
+        out, static = tmp_path / "generated", tmp_path / "static"
+        result = run_bench("--quick", "--out", str(out), "--static", str(static), script=RUN_ALL)
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        names = sorted(p.name for p in out.iterdir())
+        assert names == ["machine.md", "sigterm.md", "sizes.md", "supervision.md", "targets.md", "workloads.md"]
+        targets = (out / "targets.md").read_text()
+        for target in (
+            "| random DAG start / anyio floor | asyncio |",
+            "| random DAG stop / anyio floor | trio |",
+            "| memory per DAG component / bare anyio task | asyncio |",
+        ):
+            assert target in targets
+        assert "SIGTERM to exit, lifecycle / aiomisc" in targets or not installed("aiomisc")
+        assert "**`--quick`: tiny sizes" in (out / "machine.md").read_text()
+        assert "**N = 20**" in (out / "workloads.md").read_text()
+        assert "Crash loop: 200 restarts" in (out / "supervision.md").read_text()
+        # Fragments are included under a section of the page: no headings of their own.
+        assert not any(line.startswith("#") for p in out.iterdir() for line in p.read_text().splitlines())
+        for chart in ("benchmarks_time.svg", "benchmarks_memory.svg"):
+            svg = ET.parse(static / chart).getroot()  # noqa: S314 - the file this run just wrote
+            lines = svg.findall("{http://www.w3.org/2000/svg}polyline")
+            assert len(lines) == 6  # lifecycle DAG and the floor, on three backends
+            assert all(len(line.get("points", "").split()) == 2 for line in lines)  # one point per N
+
+    def test_unknown_part_is_a_usage_error(self, tmp_path: Path) -> None:
+        """An unknown part exits with argparse's usage code 2 before anything runs."""
+        result = run_bench("--parts", "workloads,bogus", "--out", str(tmp_path), script=RUN_ALL)
+
+        assert result.returncode == 2
+        assert "unknown part(s)" in result.stderr
+        assert not any(tmp_path.iterdir())
