@@ -146,7 +146,7 @@ class TestReportError:
         configure(breaks_on_errors)
         sup = Supervisor()
 
-        @sup.component
+        @sup.component(main=True)  # its failure fails the tree at once, without restarts
         async def api() -> None:
             raise ConnectionRefusedError("db down")
 
