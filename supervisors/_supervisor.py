@@ -45,6 +45,32 @@ def _check_option(value: object, kind: type, what: str, owner: str) -> None:
         raise ConfigurationError(msg)
 
 
+def _declare(
+    obj: object,
+    name: str | None,
+    depends_on: Sequence[str],
+    priority: Priority,
+    restart: Restart,
+    *,
+    main: bool,
+    policy: ShutdownPolicy | None,
+) -> ComponentSpec:
+    """The spec of a child given to ``add()`` or ``start_child()``, its options checked."""
+    if isinstance(obj, ComponentSpec):
+        spec = obj
+    else:
+        spec = ComponentSpec.from_target(
+            obj,
+            name=name,
+            depends_on=depends_on,
+            priority=priority,
+            main=main,
+            policy=policy,
+        )
+    _check_option(restart, Restart, "restart", f"component {spec.name!r}")
+    return spec
+
+
 @final
 class Supervisor:
     """
@@ -226,19 +252,7 @@ class Supervisor:
                 f"(adding {name or getattr(obj, '__name__', obj)!r})."
             )
             raise UsageError(msg)
-        spec: ComponentSpec
-        if isinstance(obj, ComponentSpec):
-            spec = obj
-        else:
-            spec = ComponentSpec.from_target(
-                obj,
-                name=name,
-                depends_on=depends_on,
-                priority=priority,
-                main=main,
-                policy=policy,
-            )
-        _check_option(restart, Restart, "restart", f"component {spec.name!r}")
+        spec = _declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
         if spec.name in self._index:
             msg = f"Supervisor {self.name!r} already has a component named {spec.name!r}; pass a different `name=`."
             raise ConfigurationError(msg)
@@ -457,18 +471,7 @@ class Supervisor:
             lifecycle.ComponentError: The child failed to start.
         """
         run = self._require_run("start_child", name or getattr(obj, "__name__", obj))
-        if isinstance(obj, ComponentSpec):
-            spec = obj
-        else:
-            spec = ComponentSpec.from_target(
-                obj,
-                name=name,
-                depends_on=depends_on,
-                priority=priority,
-                main=main,
-                policy=policy,
-            )
-        _check_option(restart, Restart, "restart", f"component {spec.name!r}")
+        spec = _declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
         spec.validate_tree()
         return await run.start_child(spec, restart)
 
