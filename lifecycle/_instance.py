@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 import structlog
 
+from . import _hooks
 from ._backends import Waker, current_primitives
 from ._context import Context
 from ._errors import ComponentError, Stage, UsageError
@@ -203,7 +204,7 @@ class ComponentInstance:
         "values",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - one assignment per slot, kept in one place
         self,
         spec: ComponentSpec,
         *,
@@ -274,6 +275,8 @@ class ComponentInstance:
         else:
             primitives = current_primitives()
             self._now, self._event = primitives.clock, primitives.event
+        if _hooks.active:  # lifecycle.testing observes or instruments this instance
+            _hooks.created(self)
 
     # -- the owner's side ------------------------------------------------------
 
@@ -373,6 +376,10 @@ class ComponentInstance:
             self.release_teardown()  # its owner stops it now: a held teardown may run
             return
         self.escalation = escalation.restrict(self.spec.policy)
+        if not self._self_stopped:
+            # Its owner stops it, dependents first: a teardown held because the
+            # component fails from now on (a background task) has nothing to wait for.
+            self._gate_open = True
         self.stop_began = self._now()
         if self.state is State.STARTING or self.state is State.RUNNING:
             self.state = State.STOPPING

@@ -117,6 +117,11 @@ class ComponentReport:
         task_errors: Failures of its non-critical background tasks.
 
         children: The reports of a nested tree's components.
+
+        earlier_errors: What its runs before the last restart raised, oldest
+            first: their failures, teardown and background-task errors, and the
+            errors of their nested components. Bounded: only the most recent
+            are kept (:attr:`restarts` counts every run).
     """
 
     name: str
@@ -133,6 +138,7 @@ class ComponentReport:
     stopped_at: float | None = None
     task_errors: tuple[BaseException, ...] = ()
     children: tuple[ComponentReport, ...] = ()
+    earlier_errors: tuple[BaseException, ...] = ()
 
     @property
     def start_duration(self) -> float | None:
@@ -179,6 +185,7 @@ class ComponentReport:
             "stop_began": rel(self.stop_began),
             "stopped_at": rel(self.stopped_at),
             "task_errors": [_error_dict(e) for e in self.task_errors],
+            "earlier_errors": [_error_dict(e) for e in self.earlier_errors],
         }
 
 

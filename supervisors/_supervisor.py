@@ -8,9 +8,11 @@ from typing import TypeVar, final, overload
 
 import anyio
 import anyio.abc
+import attrs
 import structlog
 
 from lifecycle import (
+    ComponentReport,
     ComponentSpec,
     ConfigurationError,
     Context,
@@ -34,6 +36,10 @@ T = TypeVar("T")
 
 # Waves larger than this are logged with their size only.
 _LOGGED_NAMES = 20
+
+# How many errors of a child's earlier runs its report keeps (memory stays flat
+# however often it restarts; ComponentReport.restarts counts every run).
+_EARLIER_ERRORS = 16
 
 
 def _check_option(value: object, kind: type, what: str, owner: str) -> None:
@@ -395,12 +401,14 @@ class _Run:
     __slots__ = (
         "attempts",
         "ctx",
+        "earlier",
         "exited",
         "graph",
         "handled",
         "index",
         "instances",
         "noticed",
+        "previous",
         "random",
         "restarts",
         "stopping",
@@ -430,6 +438,11 @@ class _Run:
         # Failed children handled before their task ended (see on_failure).
         self.noticed: set[ComponentInstance] = set()
         self.exited: list[ComponentInstance] = []
+        # What the runs of each child before its last restart raised (reported, never lost).
+        self.earlier: list[tuple[BaseException, ...]] = [()] * count
+        # The last run of each child that was stopped to be restarted (or for good):
+        # reported if no new run replaces it, its errors kept when one does.
+        self.previous: list[ComponentInstance | None] = [None] * count
         self.wakeup = anyio.Event()
         self.stopping = False
         self.watch_scope = anyio.CancelScope()
@@ -508,9 +521,12 @@ class _Run:
 
     def _startable(self, wave: tuple[int, ...], members: set[int] | None) -> list[int]:
         """The children of *wave* to start: all of them, or the *members* whose dependencies are ready."""
+        deps = self.graph.dependencies
         if members is None:
-            return list(wave)
-        return [i for i in wave if i in members and all(self._ready(d) for d in self.graph.dependencies[i])]
+            # A dependency that already returned on its own is not up: its dependents
+            # start when it restarts (and with it), never against an ended component.
+            return [i for i in wave if all(self._ready(d) for d in deps[i])]
+        return [i for i in wave if i in members and all(self._ready(d) for d in deps[i])]
 
     def _new_instance(self, i: int, became_ready: Callable[[ComponentInstance], None]) -> ComponentInstance:
         spec = self.sup.children[i]
@@ -527,11 +543,16 @@ class _Run:
         instance.add_exit_callback(self.on_exit)
         instance.add_stop_callback(self.on_failure)
         self.instances[i] = instance
+        previous = self.previous[i]
+        if previous is not None:
+            self.previous[i] = None
+            self._keep_errors(i, previous)
         return instance
 
     def _ready(self, i: int) -> bool:
+        """Whether child *i* is up: ready, and neither stopping nor ended (dependents may start)."""
         instance = self.instances[i]
-        return instance is not None and instance.ready and not instance.failed
+        return instance is not None and instance.ready and instance.escalation is None and not instance.done
 
     def _value_of(self, name: str) -> object:
         instance = self.instances[self.index[name]]
@@ -565,7 +586,10 @@ class _Run:
             return False
         restart = self.types[i]
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and not failed):
-            instance.release_teardown()  # nothing restarts: its teardown may run now
+            # It ends for good: what depends on it cannot run without it. They stop
+            # first, in order, for good too; then its (held) teardown may run.
+            await self._stop_dependents(i)
+            instance.release_teardown()
             if failed:
                 self.handled.add(instance)
                 _log.warning("supervisor.child_ended", tree=self.ctx.path, child=instance.path, restart=restart.value)
@@ -583,6 +607,39 @@ class _Run:
         _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path, reason=reason)
         self.ctx.request_stop(f"{instance.path!r} failed ({reason})", failed=True)
         return False
+
+    def _dependents(self, i: int) -> set[int]:
+        """The transitive dependents of child *i*."""
+        found: set[int] = set()
+        todo = [i]
+        while todo:
+            for dependent in self.graph.dependents[todo.pop()]:
+                if dependent not in found:
+                    found.add(dependent)
+                    todo.append(dependent)
+        return found
+
+    async def _stop_dependents(self, i: int) -> None:
+        """Stop the dependents of child *i* for good, wave by wave; they are reported as they ended."""
+        retired: dict[int, ComponentInstance] = {}
+        for j in self._dependents(i):
+            old = self.instances[j]
+            if old is not None:
+                retired[j] = self.previous[j] = old
+                self.instances[j] = None
+        if not retired:
+            return
+        _log.warning(
+            "supervisor.stopping_dependents",
+            tree=self.ctx.path,
+            child=f"{self.ctx.path}/{self.graph.names[i]}",
+            stopping=sorted(self.graph.names[j] for j in retired),
+        )
+        escalation = Escalation.start(self.ctx.policy)
+        for wave in self.graph.stop_waves:
+            batch = [retired[j] for j in wave if j in retired and not retired[j].done]
+            if batch:
+                await stop_instances(batch, escalation)
 
     def _restart_group(self, i: int) -> set[int]:
         """The children a restart of child *i* restarts: the strategy's, plus their dependents."""
@@ -602,6 +659,20 @@ class _Run:
                     todo.append(dependent)
         return group
 
+    def _members(self, i: int, group: set[int], retired: dict[int, ComponentInstance], running: set[int]) -> set[int]:
+        """The children of a restart's *group* that start again."""
+        # As in Erlang/OTP: a TEMPORARY child is never restarted, a TRANSIENT one
+        # only if it was still running (this restart stopped it), a PERMANENT one always.
+        types = self.types
+        return {
+            j
+            for j in group
+            if j == i
+            or types[j] is Restart.PERMANENT
+            or (types[j] is Restart.TRANSIENT and j in running)
+            or (j not in retired and self.previous[j] is None)  # never started yet: its first start
+        }
+
     async def _restart(self, i: int, failed: ComponentInstance) -> None:
         group = self._restart_group(i)
         # Retire the group first, so its members' exits are not taken for new events.
@@ -617,14 +688,9 @@ class _Run:
             batch = [retired[j] for j in wave if j in running]
             if batch:
                 await stop_instances(batch, escalation)
-        # As in Erlang/OTP: a TEMPORARY child is never restarted, a TRANSIENT one
-        # only if it was still running (this restart stopped it), a PERMANENT one always.
-        types = self.types
-        members = {
-            j
-            for j in group
-            if j == i or types[j] is Restart.PERMANENT or (types[j] is Restart.TRANSIENT and j in running)
-        }
+        members = self._members(i, group, retired, running)
+        for j, old in retired.items():
+            self.previous[j] = old
         attempt = self.attempts[i]
         up = failed.ready_at, failed.stopped_at
         if up[0] is not None and up[1] is not None and up[1] - up[0] >= self.sup.intensity.within:
@@ -647,9 +713,30 @@ class _Run:
                 await self._next_event()
         if self.ctx.escalation is not None:
             return
-        for j in members:
-            self.restarts[j] += 1
+        self._count_restarts(members, retired)
         await self.start(members)
+
+    def _count_restarts(self, members: set[int], retired: dict[int, ComponentInstance]) -> None:
+        for j in members:
+            if j in retired or self.previous[j] is not None:  # not a first start
+                self.restarts[j] += 1
+
+    def _keep_errors(self, j: int, old: ComponentInstance) -> None:
+        """Keep what a run of child *j* raised, for the report of its next run."""
+        errors: list[BaseException] = []
+        for report in old.report().walk():
+            if report.error is not None:
+                errors.append(report.error)
+            errors.extend(report.task_errors)
+        if errors:
+            self.earlier[j] = (*self.earlier[j], *errors)[-_EARLIER_ERRORS:]
+
+    def _report(self, instance: ComponentInstance) -> ComponentReport:
+        report = instance.report()
+        earlier = self.earlier[self.index[instance.spec.name]]
+        if earlier:
+            report = attrs.evolve(report, earlier_errors=(*earlier, *report.earlier_errors)[-_EARLIER_ERRORS:])
+        return report
 
     async def stop_all(self, escalation: Escalation) -> None:
         """Stop every child wave by wave and hand their reports to the context."""
@@ -660,8 +747,9 @@ class _Run:
             if batch:
                 _log.debug("tree.wave_stopping", tree=self.ctx.path, wave=number, size=len(batch))
                 await stop_instances(batch, escalation)
-        ended = sorted((i for i in self.instances if i is not None), key=_exit_key)
-        self.ctx.report_children([i.report() for i in ended])
+        last = [i if i is not None else p for i, p in zip(self.instances, self.previous, strict=True)]
+        ended = sorted((i for i in last if i is not None), key=_exit_key)
+        self.ctx.report_children([self._report(i) for i in ended])
 
     def failures(self) -> list[BaseException]:
         """Return every child's errors if one failed (unhandled) to start or while running, else nothing."""

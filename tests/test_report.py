@@ -199,6 +199,7 @@ class TestToDict:
             "stop_began": 0.5,
             "stopped_at": 2.0,
             "task_errors": [],
+            "earlier_errors": [],
         }
 
     def test_task_errors_are_listed(self) -> None:
