@@ -26,7 +26,7 @@ async def open_tree(
     The test's own event loop runs it, whatever the backend and the pytest
     plugin (anyio's, pytest-trio, or none). It is :func:`lifecycle.running` plus
     ``await tree.ready()``; after the block the report is
-    :attr:`RunningTree.report`. Leaving the block stops the tree in order,
+    :attr:`lifecycle.RunningTree.report`. Leaving the block stops the tree in order,
     shielded from cancellation, exactly as :func:`~lifecycle.running` does.
 
     Args:
