@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 import structlog
 
+from . import _hooks
 from ._backends import Waker, current_primitives
 from ._context import Context
 from ._errors import ComponentError, Stage, UsageError
@@ -217,7 +218,7 @@ class ComponentInstance:
         "values",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - one assignment per slot, kept in one place
         self,
         spec: ComponentSpec,
         *,
@@ -288,6 +289,8 @@ class ComponentInstance:
         else:
             primitives = current_primitives()
             self._now, self._event = primitives.clock, primitives.event
+        if _hooks.active:  # lifecycle.testing observes or instruments this instance
+            _hooks.created(self)
 
     # -- the owner's side ------------------------------------------------------
 
@@ -387,6 +390,10 @@ class ComponentInstance:
             self.release_teardown()  # its owner stops it now: a held teardown may run
             return
         self.escalation = escalation.restrict(self.spec.policy)
+        if not self._self_stopped:
+            # Its owner stops it, dependents first: a teardown held because the
+            # component fails from now on (a background task) has nothing to wait for.
+            self._gate_open = True
         self.stop_began = self._now()
         if self.state is State.STARTING or self.state is State.RUNNING:
             self.state = State.STOPPING
@@ -775,6 +782,11 @@ class ComponentInstance:
         return f"<ComponentInstance {self.path!r} {self.state.value}>"
 
 
+# Scheduling passes a stop gives components cut off at a phase's end to unwind
+# before it calls the ones still alive stubborn.
+_SETTLE_PASSES = 5
+
+
 async def stop_instances(  # noqa: C901, PLR0912, PLR0915 - the escalation loop reads best in one place
     instances: Sequence[ComponentInstance], escalation: Escalation | None
 ) -> None:
@@ -832,6 +844,13 @@ async def stop_instances(  # noqa: C901, PLR0912, PLR0915 - the escalation loop 
             with waiting:
                 await all_done.wait()
             now = anyio.current_time()
+            if not all_done.is_set() and any(
+                not i.done and now >= (i.escalation or escalation).end(Phase.FORCEFUL) for i in alive
+            ):
+                # Scopes cut off at this very instant have been cancelled, but their tasks
+                # have not run yet: let them unwind before anything is called stubborn.
+                for _ in range(_SETTLE_PASSES):
+                    await anyio.lowlevel.checkpoint()
             for instance in alive:
                 if instance.done:
                     continue

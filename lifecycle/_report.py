@@ -130,6 +130,11 @@ class ComponentReport:
         task_errors: Failures of its non-critical background tasks.
 
         children: The reports of a nested tree's components.
+
+        earlier_errors: What its runs before the last restart raised, oldest
+            first: their failures, teardown and background-task errors, and the
+            errors of their nested components. Bounded: only the most recent
+            are kept (:attr:`restarts` counts every run).
     """
 
     name: str
@@ -147,6 +152,7 @@ class ComponentReport:
     task_errors: tuple[BaseException, ...] = ()
     children: tuple[ComponentReport, ...] = ()
     phase_ends: tuple[float, float, float] | None = None
+    earlier_errors: tuple[BaseException, ...] = ()
 
     @property
     def start_duration(self) -> float | None:
@@ -194,6 +200,7 @@ class ComponentReport:
             "stopped_at": rel(self.stopped_at),
             "task_errors": [_error_dict(e) for e in self.task_errors],
             "phase_ends": _ends_dict(self.phase_ends, origin),
+            "earlier_errors": [_error_dict(e) for e in self.earlier_errors],
         }
 
 

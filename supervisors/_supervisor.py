@@ -8,6 +8,7 @@ from typing import TypeVar, final, overload
 
 import anyio
 import anyio.abc
+import attrs
 import structlog
 
 from lifecycle import (
@@ -37,6 +38,10 @@ T = TypeVar("T")
 
 # Waves larger than this are logged with their size only.
 _LOGGED_NAMES = 20
+
+# How many errors of a child's earlier runs its report keeps (memory stays flat
+# however often it restarts; ComponentReport.restarts counts every run).
+_EARLIER_ERRORS = 16
 
 
 def _check_option(value: object, kind: type, what: str, owner: str) -> None:
@@ -529,6 +534,7 @@ class _Child:
         "dependents",
         "deps",
         "dynamic",
+        "earlier",
         "effective",
         "instance",
         "order",
@@ -557,6 +563,8 @@ class _Child:
         self.retired = False
         self.restarts = 0
         self.attempts = 0
+        # What its earlier runs raised (reported with its last run, never lost).
+        self.earlier: tuple[BaseException, ...] = ()
         # Started with start_child() and not ready yet: its caller handles its start.
         self.pending = dynamic
         # Being stopped by stop_child(); its exits are not supervision events.
@@ -567,8 +575,15 @@ class _Child:
         return self.spec.name
 
     def ready(self) -> bool:
+        """Whether it is up: ready, and neither stopping nor ended (dependents may start)."""
         instance = self.instance
-        return instance is not None and not self.retired and instance.ready and not instance.failed
+        return (
+            instance is not None
+            and not self.retired
+            and instance.ready
+            and instance.escalation is None
+            and not instance.done
+        )
 
     def ended_for_good(self) -> bool:
         """Whether it ended and nothing will start it again."""
@@ -577,9 +592,25 @@ class _Child:
             return False
         return self.restart is Restart.TEMPORARY or (self.restart is Restart.TRANSIENT and not instance.failed)
 
+    def keep_errors(self) -> None:
+        """Keep what its current run raised, before a new run replaces it."""
+        if self.instance is None:
+            return
+        errors: list[BaseException] = []
+        for report in self.instance.report().walk():
+            if report.error is not None:
+                errors.append(report.error)
+            errors.extend(report.task_errors)
+        if errors:
+            self.earlier = (*self.earlier, *errors)[-_EARLIER_ERRORS:]
+
     def report(self) -> ComponentReport:
         if self.instance is not None:
-            return self.instance.report()
+            report = self.instance.report()
+            if self.earlier:
+                earlier = (*self.earlier, *report.earlier_errors)[-_EARLIER_ERRORS:]
+                report = attrs.evolve(report, earlier_errors=earlier)
+            return report
         # Registered with start_child() and stopped before its dependencies were ready.
         return ComponentReport(
             name=self.name,
@@ -724,7 +755,9 @@ class _Run:
         for number, full_wave in enumerate(waves):
             if self.ctx.escalation is not None:
                 return False
-            wave = full_wave if members is None else [c for c in full_wave if all(d.ready() for d in c.deps)]
+            # A dependency that already ended (or is stopping) is not up: its dependents
+            # start when it restarts, with it, never against an ended component.
+            wave = [c for c in full_wave if all(d.ready() for d in c.deps)]
             if not wave:
                 continue
             if members is None:
@@ -791,6 +824,7 @@ class _Run:
         instance.add_ready_callback(self.on_ready)
         instance.add_exit_callback(self.on_exit)
         instance.add_stop_callback(self.on_failure)
+        child.keep_errors()
         child.instance = instance
         child.retired = False
         return instance
@@ -1108,6 +1142,7 @@ class _Run:
             for c in group
             if c is child
             or c.pending
+            or c.instance is None  # never started: this is its first start
             or c.restart is Restart.PERMANENT
             or (c.restart is Restart.TRANSIENT and c in running)
         }
@@ -1169,8 +1204,8 @@ class _Run:
                 if batch:
                     _log.debug("tree.wave_stopping", tree=self.ctx.path, wave=number, size=len(batch))
                     await stop_instances(batch, escalation)
-        ended = sorted((c.instance for c in self.children.values() if c.instance is not None), key=_exit_key)
-        self.ctx.report_children([i.report() for i in ended])
+        ended = sorted((c for c in self.children.values() if c.instance is not None), key=_exit_key)
+        self.ctx.report_children([c.report() for c in ended])
 
     def failures(self) -> list[BaseException]:
         """Return every child's errors if one failed (unhandled) to start or while running, else nothing."""
@@ -1201,6 +1236,7 @@ def _waves(children: Sequence[_Child], *, stop: bool) -> list[list[_Child]]:
     return [[children[i] for i in wave] for wave in waves]
 
 
-def _exit_key(instance: ComponentInstance) -> tuple[bool, int]:
-    order = instance.exit_order
+def _exit_key(child: _Child) -> tuple[bool, int]:
+    assert child.instance is not None  # noqa: S101 - only children that ran are reported
+    order = child.instance.exit_order
     return (order is None, 0 if order is None else order)

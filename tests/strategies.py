@@ -15,18 +15,28 @@ from collections.abc import Sequence
 import attrs
 from hypothesis import strategies as st
 
-from lifecycle import Priority, ShutdownPolicy
+from lifecycle import Phase, Priority, ShutdownPolicy
 
 __all__ = [
+    "HEALTHY",
+    "STYLES",
+    "TEARDOWNS",
+    "ChildPlan",
     "CyclicGraph",
     "GraphSpec",
+    "Life",
+    "Scenario",
+    "TreePlan",
     "budgets",
     "component_names",
     "cyclic_graphs",
     "dags",
     "graph_from_edges",
+    "lives",
     "priorities",
+    "scenarios",
     "shutdown_policies",
+    "tree_plans",
 ]
 
 _RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"ctx"}
@@ -151,3 +161,151 @@ def graph_from_edges(
     deps = tuple(tuple(dep for owner, dep in edges if owner == name) for name in names)
     chosen = tuple(prios) if prios is not None else (Priority.NORMAL,) * len(names)
     return GraphSpec(tuple(names), deps, chosen)
+
+
+# -- trees with faults -------------------------------------------------------------------
+#
+# A scenario is plain data, drawn whole as the argument of a @given test (no
+# st.data()), so Hypothesis never runs inside the event loop. Times are in
+# abstract units: the test picks the length of a unit (a virtual second on
+# trio's MockClock, a few milliseconds of real time on asyncio).
+
+STYLES = ("generator", "function", "object")
+"""How a component is written: an async generator, an async function taking ``ctx``, a class with ``run``."""
+
+TEARDOWNS = ("ok", "fail", "hang_graceful", "hang_forceful", "hang_terminate", "stubborn")
+"""What a component's teardown does: end, raise, hang until a phase ends (and is cut off), ignore cancellation."""
+
+
+@attrs.frozen
+class Life:
+    """What one start of a component does.
+
+    Attributes:
+        start_delay: Units its start takes.
+
+        start: ``"ok"`` or ``"fail"`` (raises before it is ready).
+
+        run: After it is ready: ``"forever"``, ``"fail"`` (raises after
+            ``run_for`` units), ``"finish"`` (returns after ``run_for`` units),
+            ``"swallow"`` (catches the cancellation of its stop and returns).
+            Generators only do ``"forever"`` and ``"fail"`` (from a critical task).
+
+        run_for: Units before it fails or finishes.
+
+        block: Blocks the event loop briefly (a synchronous call) once ready.
+
+        teardown: One of :data:`TEARDOWNS`.
+
+        stubborn_for: Units a ``"stubborn"`` teardown ignores cancellation.
+    """
+
+    start_delay: int = 0
+    start: str = "ok"
+    run: str = "forever"
+    run_for: int = 1
+    block: bool = False
+    teardown: str = "ok"
+    stubborn_for: int = 1
+
+
+HEALTHY = Life()
+
+
+@attrs.frozen
+class ChildPlan:
+    """One child of a supervisor; ``lives[k]`` is what its start number ``k + 1`` does (later ones are healthy)."""
+
+    name: str
+    depends_on: tuple[str, ...]
+    priority: Priority
+    style: str
+    restart: str
+    lives: tuple[Life, ...] = ()
+    tree: TreePlan | None = None
+
+    def life(self, number: int) -> Life:
+        """What start *number* (1 for the first) does."""
+        return self.lives[number - 1] if number <= len(self.lives) else HEALTHY
+
+
+@attrs.frozen
+class TreePlan:
+    """A supervisor and its children, in registration order."""
+
+    name: str
+    strategy: str
+    max_restarts: int
+    backoff: int
+    children: tuple[ChildPlan, ...]
+
+    def walk(self, prefix: str = "") -> list[tuple[str, ChildPlan]]:
+        """Every child with its path, nested trees included."""
+        path = f"{prefix}{self.name}"
+        found: list[tuple[str, ChildPlan]] = []
+        for child in self.children:
+            found.append((f"{path}/{child.name}", child))
+            if child.tree is not None:
+                found.extend(child.tree.walk(f"{path}/"))
+        return found
+
+
+@attrs.frozen
+class Scenario:
+    """A tree, its shutdown budgets (units) and when the test asks it to stop (and escalates)."""
+
+    tree: TreePlan
+    budgets: tuple[int, int, int]
+    stop_at: int
+    escalate: tuple[int, Phase] | None = None
+
+
+def lives(style: str) -> st.SearchStrategy[Life]:
+    """One start of a component written in *style*, healthy more often than not."""
+    runs = ("forever", "fail") if style == "generator" else ("forever", "fail", "finish", "swallow")
+    faulty = st.builds(
+        Life,
+        start_delay=st.integers(0, 2),
+        start=st.sampled_from(("ok", "ok", "fail")),
+        run=st.sampled_from(runs),
+        run_for=st.integers(0, 3),
+        block=st.booleans(),
+        teardown=st.sampled_from(TEARDOWNS),
+        stubborn_for=st.integers(1, 8),
+    )
+    return st.one_of(st.just(HEALTHY), st.builds(Life, start_delay=st.integers(0, 2)), faulty)
+
+
+@st.composite
+def tree_plans(draw: st.DrawFn, *, name: str = "root", max_children: int = 5, nest: bool = True) -> TreePlan:
+    """A supervisor with random children: dependencies, priorities, styles, restart types and lives."""
+    graph = draw(dags(min_size=1, max_size=max_children, max_dependencies=2))
+    children = []
+    nested_at = draw(st.integers(0, len(graph) - 1)) if nest and draw(st.booleans()) else None
+    for i, (child, deps, prio) in enumerate(zip(graph.names, graph.dependencies, graph.priorities, strict=True)):
+        style = draw(st.sampled_from(STYLES))
+        restart = draw(st.sampled_from(("permanent", "transient", "temporary")))
+        if i == nested_at:
+            sub = draw(tree_plans(name=child, max_children=3, nest=False))
+            children.append(ChildPlan(child, deps, prio, "tree", restart, (), sub))
+            continue
+        plan_lives = draw(st.lists(lives(style), max_size=3))
+        children.append(ChildPlan(child, deps, prio, style, restart, tuple(plan_lives)))
+    return TreePlan(
+        name=name,
+        strategy=draw(st.sampled_from(("one_for_one", "one_for_all", "rest_for_one"))),
+        max_restarts=draw(st.integers(0, 3)),
+        backoff=draw(st.integers(0, 1)),
+        children=tuple(children),
+    )
+
+
+def scenarios() -> st.SearchStrategy[Scenario]:
+    """A random tree with faults, budgets of 1-3 units per phase, and a stop request at 0-8 units (maybe escalated)."""
+    return st.builds(
+        Scenario,
+        tree=tree_plans(),
+        budgets=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)),
+        stop_at=st.integers(0, 8),
+        escalate=st.none() | st.tuples(st.integers(0, 3), st.sampled_from((Phase.FORCEFUL, Phase.TERMINATE))),
+    )

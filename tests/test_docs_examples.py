@@ -38,6 +38,7 @@ TESTED = {
     "processes.py",
     "why_asyncio.py",
     "coordinators.py",
+    "testing_faults.py",
 }
 # Every script of the tutorial, in docs/examples/tutorial.
 TUTORIAL = {
@@ -343,6 +344,19 @@ class TestEmbedTrio:
         ]
         closed = [line for line in lines if re.fullmatch(r"events: closed after \d+ events", line)]
         assert len(closed) == 2
+
+
+class TestTestingFaults:
+    @pytest.mark.parametrize("backend", BACKENDS)
+    def test_prints_the_stop_order_the_start_failure_and_success(self, backend: str) -> None:
+        """testing.rst: the stop order, the injected start failure naming the cache, then success."""
+        lines = [line for line in run_example("testing_faults.py", backend) if not line[:1].isdigit()]
+        mine = [line for line in lines if line.startswith(("stop order:", "start failed:", "all tests"))]
+        assert mine == [
+            "stop order: shop/api -> shop/cache -> shop/db -> shop",
+            "start failed: component 'shop/cache' failed to start: InjectedError: fault injected into 'cache' at start",
+            "all tests passed",
+        ]
 
 
 @functools.cache

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC_MODULES = ["lifecycle", "lifecycle.lowlevel", "lifecycle.abc", "supervisors"]
+PUBLIC_MODULES = [
+    "lifecycle",
+    "lifecycle.lowlevel",
+    "lifecycle.abc",
+    "lifecycle.testing",
+    "lifecycle.pytest_plugin",
+    "supervisors",
+]
 # `from __future__ import annotations` binds a `__future__._Feature` in every module.
 _FUTURE_FEATURE = type(__future__.annotations)
 
@@ -157,7 +164,7 @@ class TestPackaging:
 
 
 class TestImportDirection:
-    @pytest.mark.parametrize("module_name", ["lifecycle", "lifecycle.lowlevel", "lifecycle.abc"])
+    @pytest.mark.parametrize("module_name", ["lifecycle", "lifecycle.lowlevel", "lifecycle.abc", "lifecycle.testing"])
     def test_importing_lifecycle_does_not_import_supervisors(self, module_name: str) -> None:
         """In a fresh interpreter, importing a lifecycle module leaves supervisors unimported."""
         code = f"import sys, {module_name}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'supervisors'))"

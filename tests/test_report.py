@@ -207,6 +207,7 @@ class TestToDict:
             "stopped_at": 2.0,
             "task_errors": [],
             "phase_ends": None,
+            "earlier_errors": [],
         }
 
     def test_task_errors_are_listed(self) -> None:

@@ -298,3 +298,65 @@ class TestFirstStart:
         assert runs == ["eager", "eager"]
         assert report["eager"].restarts == 1
         assert report.ok
+
+
+class TestChildrenThatEndForGood:
+    async def test_dependents_of_a_temporary_child_stop_before_its_teardown(self) -> None:
+        """A TEMPORARY resource that fails: its dependents stop first, for good, then it tears down."""
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY)
+        sup.add(log.resource("db", {1: 1.0}), restart=Restart.TEMPORARY)
+        sup.add(log.resource("api"), depends_on=("db",))
+        sup.add(log.resource("metrics"))
+        report = await run_for(sup, 5)
+        assert log.seq("stop")[:2] == ["stop:api", "stop:db"]
+        assert log.generation == {"db": 1, "api": 1, "metrics": 1}
+        assert report["db"].outcome is Outcome.FAILED
+        assert report["api"].restarts == 0
+
+    async def test_a_dependent_never_starts_against_a_child_that_already_returned(self) -> None:
+        """A child that returns during startup is restarted before its dependent first starts."""
+        sup = Supervisor(backoff=NO_DELAY)
+        seen: list[int] = []
+        runs = itertools.count(1)
+
+        @sup.component
+        async def job(ctx: lifecycle.Context) -> None:
+            run = next(runs)
+            ctx.ready(run)
+            if run == 1:
+                return
+            await anyio.sleep_forever()
+
+        @sup.component
+        async def user(ctx: lifecycle.Context, job: int) -> None:
+            seen.append(job)
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        report = await run_for(sup, 1)
+        assert seen == [2]
+        assert (report["job"].restarts, report["user"].restarts) == (1, 0)
+
+
+class TestEarlierErrors:
+    async def test_the_errors_of_restarted_runs_are_in_the_report(self) -> None:
+        """Each restarted run's failure stays in the report, oldest first."""
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY, intensity=Intensity(max_restarts=10, within=100.0))
+        sup.add(log.resource("worker", {1: 1.0, 2: 1.0}))
+        report = await run_for(sup, 5)
+        assert [str(e) for e in report["worker"].earlier_errors] == ["worker crash #1", "worker crash #2"]
+        assert report["worker"].to_dict()["earlier_errors"] == [
+            {"type": "RuntimeError", "message": f"worker crash #{n}", "raised": "RuntimeError"} for n in (1, 2)
+        ]
+
+    async def test_a_temporary_child_stopped_by_a_restart_stays_in_the_report(self) -> None:
+        """ONE_FOR_ALL stops a TEMPORARY sibling for good; it is still reported."""
+        log = Log()
+        sup = Supervisor(strategy=Strategy.ONE_FOR_ALL, backoff=NO_DELAY)
+        sup.add(log.resource("probe"), restart=Restart.TEMPORARY)
+        sup.add(log.resource("worker", {1: 1.0}))
+        report = await run_for(sup, 5)
+        assert log.generation == {"probe": 1, "worker": 2}
+        assert report["probe"].outcome is Outcome.GRACEFUL

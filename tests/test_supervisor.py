@@ -528,3 +528,26 @@ def tree_of_two(rec: Recorder) -> Supervisor:
     sup.add(rec.resource("a"))
     sup.add(rec.resource("b"), depends_on=("a",))
     return sup
+
+
+class TestTeardownGate:
+    async def test_a_resource_whose_task_fails_as_its_stop_begins_still_tears_down(self) -> None:
+        """A critical task failing just after the owner began the stop does not hold the teardown forever."""
+        rec = Recorder()
+        sup = Supervisor()
+
+        @sup.component
+        async def db(ctx: lifecycle.Context) -> AsyncIterator[str]:
+            async def flush_on_stop() -> None:
+                await ctx.stopping.wait()
+                raise RuntimeError("flush failed")
+
+            ctx.spawn(flush_on_stop)
+            yield "db"
+            rec.add("stop", "db")
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+        assert rec.events == [("stop", "db")]
+        assert tree.report is not None
+        assert tree.report["db"].stage == "stop"
