@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import ComponentError, ConfigurationError, Outcome, Priority, StoppedError, UsageError
+from lifecycle.testing import Fault, assert_start_order, assert_stop_order, inject_fault, open_tree
 from supervisors import Backoff, Restart, Strategy, Supervisor
 
 NO_DELAY = Backoff(initial=0.0, maximum=0.0, jitter=False)
@@ -45,10 +46,11 @@ class TestStartChild:
         """A dynamic child stops in order with the tree: before what it depends on."""
         rec = Recorder()
         sup = tree(rec)
-        async with lifecycle.running(sup) as handle:
-            await handle.ready()
+        async with open_tree(sup) as handle:
             await sup.start_child(rec.service("api"), depends_on=("db",))
-        assert rec.events == [("start", "db"), ("start", "api"), ("stop", "api"), ("stop", "db")]
+        assert handle.report is not None
+        assert_start_order(handle.report, "db", "api")
+        assert_stop_order(handle.report, "api", "db")
 
     async def test_waits_for_dependencies_still_starting(self) -> None:
         """Called while the tree starts, a child waits until its dependencies are ready."""
@@ -76,20 +78,14 @@ class TestStartChild:
         """A child that fails to start is removed and its error raised; the tree is unaffected."""
         rec = Recorder()
         sup = tree(rec)
-
-        async def flaky() -> AsyncIterator[None]:
-            raise OSError("no such tenant")
-            yield  # pragma: no cover - never reached
-
-        async with lifecycle.running(sup) as handle:
-            await handle.ready()
-            with pytest.raises(ComponentError, match="no such tenant") as info:
-                await sup.start_child(flaky)
-            assert (info.value.path, info.value.stage) == ("root/flaky", "start")
-            await sup.start_child(rec.service("flaky"))  # the name is free again
-            report = await handle.shutdown()
-        assert report.ok
-        assert sorted(c.name for c in report.components) == ["db", "flaky", "root"]
+        with inject_fault("flaky", Fault.START, error=OSError("no such tenant")):
+            async with open_tree(sup) as handle:
+                with pytest.raises(ComponentError, match="no such tenant") as info:
+                    await sup.start_child(rec.service("flaky"))
+                assert (info.value.path, info.value.stage) == ("root/flaky", "start")
+                await sup.start_child(rec.service("flaky"))  # the name is free again; this start is healthy
+        assert handle.report is not None
+        assert sorted(c.name for c in handle.report.components) == ["db", "flaky", "root"]
 
     async def test_a_taken_name_is_a_configuration_error(self) -> None:
         """A name already in use is refused before anything starts."""
