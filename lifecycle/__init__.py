@@ -24,6 +24,7 @@ from ._report import StopReason as StopReason
 from ._runner import ExitCode as ExitCode
 from ._runner import run as run
 from ._running import RunningTree as RunningTree
+from ._running import current_tree as current_tree
 from ._running import running as running
 from ._scope import ShieldedScope as ShieldedScope
 from ._scope import shielded as shielded
@@ -53,6 +54,7 @@ __all__ = [
     "Style",
     "TaskHandle",
     "UsageError",
+    "current_tree",
     "run",
     "running",
     "shielded",
