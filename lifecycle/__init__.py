@@ -13,6 +13,7 @@ from ._errors import ConfigurationError as ConfigurationError
 from ._errors import LifecycleError as LifecycleError
 from ._errors import StoppedError as StoppedError
 from ._errors import UsageError as UsageError
+from ._health import HealthServer as HealthServer
 from ._policy import Phase as Phase
 from ._policy import Priority as Priority
 from ._policy import ShutdownPolicy as ShutdownPolicy
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigurationError",
     "Context",
     "ExitCode",
+    "HealthServer",
     "LifecycleError",
     "Outcome",
     "Phase",

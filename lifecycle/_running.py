@@ -141,8 +141,13 @@ class RunningTree:
 
     @property
     def failed(self) -> bool:
-        """``True`` once the root has failed (a failure that nothing in the tree handled)."""
-        return self._instance.failed
+        """
+        ``True`` once the tree has failed: a failure that nothing in it handles.
+
+        It turns true when the root gives up (its stop begins because of a
+        failure), not only when the root's task has ended.
+        """
+        return self._instance.failed or (self._reason is not None and self._reason[0] is StopReason.FAILURE)
 
     @property
     def drain_delay(self) -> float:
