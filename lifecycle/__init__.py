@@ -14,6 +14,8 @@ from ._errors import LifecycleError as LifecycleError
 from ._errors import StoppedError as StoppedError
 from ._errors import UsageError as UsageError
 from ._health import HealthServer as HealthServer
+from ._lock import AlreadyRunningError as AlreadyRunningError
+from ._lock import InstanceLock as InstanceLock
 from ._policy import Phase as Phase
 from ._policy import Priority as Priority
 from ._policy import ShutdownPolicy as ShutdownPolicy
@@ -31,10 +33,15 @@ from ._scope import ShieldedScope as ShieldedScope
 from ._scope import shielded as shielded
 from ._spec import ComponentSpec as ComponentSpec
 from ._spec import Style as Style
+from ._statefile import StateFile as StateFile
+from ._statefile import StateRecord as StateRecord
+from ._statefile import read_state_file as read_state_file
+from ._statefile import write_state_file as write_state_file
 from ._tasks import TaskHandle as TaskHandle
 from ._util import fixup_module_metadata
 
 __all__ = [
+    "AlreadyRunningError",
     "ComponentError",
     "ComponentReport",
     "ComponentSpec",
@@ -42,6 +49,7 @@ __all__ = [
     "Context",
     "ExitCode",
     "HealthServer",
+    "InstanceLock",
     "LifecycleError",
     "Outcome",
     "Phase",
@@ -51,15 +59,19 @@ __all__ = [
     "ShutdownPolicy",
     "ShutdownReport",
     "State",
+    "StateFile",
+    "StateRecord",
     "StopReason",
     "StoppedError",
     "Style",
     "TaskHandle",
     "UsageError",
     "current_tree",
+    "read_state_file",
     "run",
     "running",
     "shielded",
+    "write_state_file",
 ]
 
 fixup_module_metadata(__name__, globals(), __all__)
