@@ -7,6 +7,7 @@ them. Runs unchanged on asyncio (uvloop too) and on Trio through AnyIO.
 
 from __future__ import annotations
 
+from ._asgi import LifespanMiddleware as LifespanMiddleware
 from ._context import Context as Context
 from ._errors import ComponentError as ComponentError
 from ._errors import ConfigurationError as ConfigurationError
@@ -51,6 +52,7 @@ __all__ = [
     "HealthServer",
     "InstanceLock",
     "LifecycleError",
+    "LifespanMiddleware",
     "Outcome",
     "Phase",
     "Priority",
