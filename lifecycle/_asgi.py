@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, final
+from typing import final
 
 import anyio
 import anyio.abc
@@ -18,8 +18,8 @@ __all__ = ["LifespanMiddleware"]
 
 _log = structlog.get_logger("lifecycle")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
+Scope = MutableMapping[str, object]
+Message = MutableMapping[str, object]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -78,7 +78,14 @@ class LifespanMiddleware:
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: Callable[
+            [
+                MutableMapping[str, object],
+                Callable[[], Awaitable[MutableMapping[str, object]]],
+                Callable[[MutableMapping[str, object]], Awaitable[None]],
+            ],
+            Awaitable[None],
+        ],
         root: object,
         *,
         policy: ShutdownPolicy | None = None,
@@ -91,7 +98,12 @@ class LifespanMiddleware:
         self._notify = notify
         self.tree: RunningTree | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self,
+        scope: MutableMapping[str, object],
+        receive: Callable[[], Awaitable[MutableMapping[str, object]]],
+        send: Callable[[MutableMapping[str, object]], Awaitable[None]],
+    ) -> None:
         """The ASGI entry point: handle ``lifespan`` scopes, pass everything else on."""
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
@@ -110,7 +122,7 @@ class LifespanMiddleware:
                 await tree.ready()
                 self.tree = tree
                 state = scope.get("state")
-                if state is not None:
+                if isinstance(state, MutableMapping):
                     state["lifecycle"] = tree
                     state.update(_provided(tree))
                 await inner.forward("lifespan.startup")
@@ -196,4 +208,4 @@ class _InnerLifespan:
             self._supported = False
             return
         if answer["type"] == f"{kind}.failed":
-            raise _AppLifespanError(answer.get("message", "") or f"the app's {kind} failed")
+            raise _AppLifespanError(str(answer.get("message", "")) or f"the app's {kind} failed")

@@ -33,14 +33,14 @@ class AlreadyRunningError(LifecycleError, RuntimeError):
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, path: Path, pid: int | None) -> None:
+    def __init__(self, path: str | os.PathLike[str], pid: int | None) -> None:
         holder = f"process {pid}" if pid is not None else "another process (its pid is not written yet)"
         msg = (
             f"Another instance is already running: {holder} holds the lock {str(path)!r}. "
             "Stop it first, or give this instance another lock path."
         )
         super().__init__(msg)
-        self.path = path
+        self.path = Path(path)
         self.pid = pid
 
 

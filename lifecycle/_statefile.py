@@ -34,7 +34,7 @@ class StateRecord:
         state: ``"starting"``, ``"running"``, ``"stopping"``, ``"stopped"`` or ``"failed"``.
 
         timestamp: When it was written, in seconds since the epoch
-            (:func:`time.time`); a heartbeat older than a few intervals means
+            (``time.time()``); a heartbeat older than a few intervals means
             the process is stuck or gone.
 
     .. versionadded:: 0.1.0
