@@ -49,7 +49,8 @@ class LifespanMiddleware:
     ``message`` and the error is raised from the lifespan call (as Starlette
     does), so the server refuses to start. On shutdown the wrapped app's
     own lifespan shutdown runs first, then the tree stops; a failure in the
-    tree's stop is sent as ``lifespan.shutdown.failed``.
+    tree's stop (a teardown that raised, a component that had to be cut off)
+    is sent as ``lifespan.shutdown.failed`` with the components' errors.
 
     The app reaches the tree through the lifespan ``state`` (the ASGI
     ``state`` extension, ``request.state`` in Starlette and FastAPI):
@@ -146,6 +147,13 @@ class LifespanMiddleware:
             raise
         finally:
             self.tree = None
+        report = tree.report
+        if report is not None and not report.ok:
+            # Teardown errors of a normal stop are recorded in the report, not raised.
+            text = "; ".join(f"{c.path}: {_describe(c.error) if c.error else c.outcome.value}" for c in report.failures)
+            _log.error("lifespan.shutdown.failed", message=text)
+            await send({"type": "lifespan.shutdown.failed", "message": text})
+            return
         await send({"type": "lifespan.shutdown.complete"})
 
 

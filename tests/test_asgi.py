@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -18,6 +18,8 @@ from supervisors import Supervisor
 
 Backend = Literal["asyncio", "trio"]
 BACKENDS: list[Backend] = ["asyncio", "trio"]
+Receive = Callable[[], Awaitable[MutableMapping[str, object]]]
+Send = Callable[[MutableMapping[str, object]], Awaitable[None]]
 
 
 def store_tree(rec: Recorder) -> Supervisor:
@@ -99,6 +101,38 @@ class TestStarlette:
         with pytest.raises(LifecycleError, match="no config"), TestClient(app, backend=backend):
             pass  # pragma: no cover - startup fails
         assert rec.names("stop") == ["worker", "store"]
+
+    def test_app_without_lifespan_support(self, backend: Backend) -> None:
+        """A wrapped app that rejects lifespan scopes still gets its requests; the tree runs around it."""
+        rec = Recorder()
+
+        async def bare(scope: MutableMapping[str, object], receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                msg = "only HTTP here"
+                raise TypeError(msg)
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        app = LifespanMiddleware(bare, store_tree(rec))
+        with TestClient(app, backend=backend) as client:
+            assert client.get("/").status_code == 204
+        assert rec.names("stop") == ["worker", "store"]
+
+    def test_failed_stop_is_reported_at_shutdown(self, backend: Backend) -> None:
+        """A teardown that raises is sent as lifespan.shutdown.failed with its message."""
+
+        async def leaky() -> AsyncIterator[None]:
+            yield
+            msg = "could not flush"
+            raise OSError(msg)
+
+        sup = Supervisor(name="app")
+        sup.add(leaky)
+        with capture_logs() as logs, TestClient(LifespanMiddleware(Starlette(), sup), backend=backend):
+            pass
+        failed = [e for e in logs if e["event"] == "lifespan.shutdown.failed"]
+        assert len(failed) == 1
+        assert failed[0]["message"] == "app/leaky: could not flush"
 
 
 def test_wrong_root_is_reported_at_once() -> None:

@@ -279,6 +279,45 @@ class TestDrain:
                 await tree.wait()
         assert stopped_at == failed_at
 
+    async def test_failure_during_the_drain_ends_it(self) -> None:
+        """A failure that stops the tree during the drain starts the ordered stop at once."""
+        crash = anyio.Event()
+        stopped_at: list[float] = []
+
+        async def doomed(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            await crash.wait()
+            msg = "boom"
+            raise RuntimeError(msg)
+
+        async def other(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            await ctx.stopping.wait()
+            stopped_at.append(anyio.current_time())
+
+        sup = Supervisor(name="app", intensity=Intensity(max_restarts=0, within=1))
+        sup.add(doomed)
+        sup.add(other)
+        with pytest.RaisesGroup(lifecycle.ComponentError, flatten_subgroups=True):
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+                tree.drain_delay = 30
+                t0 = anyio.current_time()
+                tree.request_shutdown()
+                await anyio.sleep(2)
+                crash.set()
+                await tree.wait()
+        assert stopped_at == [t0 + 2]
+
+    async def test_value_of_a_component(self) -> None:
+        """RunningTree.value() returns a live component's value and names a missing one."""
+        async with lifecycle.running(service_tree(HealthServer(port=0))) as tree:
+            await tree.ready()
+            assert tree.value("db") == "db"
+            assert tree.value("") is not None
+            with pytest.raises(LookupError, match="No live, ready component 'nope'"):
+                tree.value("nope")
+
     async def test_drain_delay_must_be_seconds(self) -> None:
         """A negative drain delay is a ConfigurationError; a smaller one keeps the larger."""
         async with lifecycle.running(Supervisor(name="app")) as tree:
