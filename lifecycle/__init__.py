@@ -7,6 +7,7 @@ them. Runs unchanged on asyncio (uvloop too) and on Trio through AnyIO.
 
 from __future__ import annotations
 
+from ._asgi import LifespanMiddleware as LifespanMiddleware
 from ._cleanup import CleanupOnFailure as CleanupOnFailure
 from ._cleanup import cleanup_on_failure as cleanup_on_failure
 from ._cleanup import on_failure as on_failure
@@ -22,6 +23,9 @@ from ._errors import LifecycleError as LifecycleError
 from ._errors import StoppedError as StoppedError
 from ._errors import UsageError as UsageError
 from ._gather import gather as gather
+from ._health import HealthServer as HealthServer
+from ._lock import AlreadyRunningError as AlreadyRunningError
+from ._lock import InstanceLock as InstanceLock
 from ._policy import Phase as Phase
 from ._policy import Priority as Priority
 from ._policy import ShutdownPolicy as ShutdownPolicy
@@ -44,17 +48,23 @@ from ._reporting import report_error as report_error
 from ._runner import ExitCode as ExitCode
 from ._runner import run as run
 from ._running import RunningTree as RunningTree
+from ._running import current_tree as current_tree
 from ._running import running as running
 from ._scope import ShieldedScope as ShieldedScope
 from ._scope import shielded as shielded
 from ._singleflight import SingleFlight as SingleFlight
 from ._spec import ComponentSpec as ComponentSpec
 from ._spec import Style as Style
+from ._statefile import StateFile as StateFile
+from ._statefile import StateRecord as StateRecord
+from ._statefile import read_state_file as read_state_file
+from ._statefile import write_state_file as write_state_file
 from ._tasks import TaskHandle as TaskHandle
 from ._timeouts import call_with_timeout as call_with_timeout
 from ._util import fixup_module_metadata
 
 __all__ = [
+    "AlreadyRunningError",
     "CleanupOnFailure",
     "CommandResult",
     "CommandTimeoutError",
@@ -65,7 +75,10 @@ __all__ = [
     "Context",
     "EnvironScope",
     "ExitCode",
+    "HealthServer",
+    "InstanceLock",
     "LifecycleError",
+    "LifespanMiddleware",
     "Outcome",
     "Phase",
     "Priority",
@@ -82,6 +95,8 @@ __all__ = [
     "ShutdownReport",
     "SingleFlight",
     "State",
+    "StateFile",
+    "StateRecord",
     "StopReason",
     "StoppedError",
     "Style",
@@ -89,8 +104,10 @@ __all__ = [
     "UsageError",
     "call_with_timeout",
     "cleanup_on_failure",
+    "current_tree",
     "gather",
     "on_failure",
+    "read_state_file",
     "report_error",
     "run",
     "run_command",
@@ -100,6 +117,7 @@ __all__ = [
     "wait_for_exit",
     "wait_for_port",
     "wait_for_socket",
+    "write_state_file",
 ]
 
 fixup_module_metadata(__name__, globals(), __all__)

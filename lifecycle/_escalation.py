@@ -107,6 +107,9 @@ class Escalation:
         program's hard exit comes) a terminate budget after it, not a whole
         graceful + forceful + terminate after the first.
 
+        An escalation that starts later than now (the tree waits out a drain
+        delay first) starts now: escalating ends the drain.
+
         Components that carry a stricter policy (:meth:`restrict`) jump too, and
         shielded scopes are cut off at their new deadlines. Escalating to a phase
         that is already in effect changes nothing.
@@ -123,6 +126,10 @@ class Escalation:
     def _move_ends(self, phase: Phase, now: float) -> bool:
         moved = False
         began = self._ends[phase - 1] if phase else self.started_at  # when *phase* would have begun
+        if self.started_at > now:
+            # A stop that had not begun yet (a drain delay) begins now.
+            self.started_at = now
+            moved = True
         if began > now:
             for later in _PHASES[phase:]:
                 end = now + (self._ends[later] - began)

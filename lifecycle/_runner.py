@@ -237,6 +237,7 @@ def run(
     backend_options: Mapping[str, object] | None = None,
     policy: ShutdownPolicy | None = None,
     signals: bool = True,
+    notify: bool = True,
 ) -> ShutdownReport:
     """
     Run a tree as the whole program, until it stops, and exit like a service.
@@ -270,6 +271,9 @@ def run(
 
         signals: Install the signal handling (on by default).
 
+        notify: Report to systemd over ``NOTIFY_SOCKET`` when it is set (on by
+            default; see :func:`running`).
+
     Returns:
         The report of a stop without failures.
 
@@ -278,7 +282,9 @@ def run(
             report is printed to stderr first), ``USAGE`` for a configuration
             error (printed to stderr); ``TERMINATED`` ends the process directly.
     """
-    return execute(root, backend=backend, backend_options=backend_options, policy=policy, signals=signals)
+    return execute(
+        root, backend=backend, backend_options=backend_options, policy=policy, signals=signals, notify=notify
+    )
 
 
 def execute(
@@ -289,6 +295,7 @@ def execute(
     policy: ShutdownPolicy | None = None,
     signals: bool = True,
     on_report: Callable[[ShutdownReport], None] | None = None,
+    notify: bool = True,
 ) -> ShutdownReport:
     """
     :func:`run`, with *on_report* called with the report however the run ends.
@@ -307,7 +314,10 @@ def execute(
     holder: list[RunningTree] = []
 
     async def main() -> None:
-        async with running(root, signals=signals, policy=policy) as tree, anyio.create_task_group() as tasks:
+        async with (
+            running(root, signals=signals, policy=policy, notify=notify) as tree,
+            anyio.create_task_group() as tasks,
+        ):
             holder.append(tree)
             watchdog = _Watchdog(tree, on_report, blocked_after)
             tree._stop_listeners.append(watchdog.arm)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import final
 
 import anyio
@@ -11,18 +13,46 @@ import anyio.abc
 import structlog
 
 from ._backends import Scheduler, current_scheduler
+from ._budget import check_budget, grace_period_from_env, seconds_option
 from ._errors import ConfigurationError, StoppedError
 from ._escalation import Escalation
 from ._instance import ComponentInstance, failure_group, stop_instances
+from ._notify import notify_systemd
 from ._policy import Phase, ShutdownPolicy
 from ._progress import startup_progress_interval, watch_startup
 from ._report import ShutdownReport, State, StopReason
 from ._signals import watch_signals
 from ._spec import ComponentSpec
 
-__all__ = ["RunningTree", "as_spec", "running"]
+__all__ = ["RunningTree", "as_spec", "current_tree", "running"]
 
 _log = structlog.get_logger("lifecycle")
+
+# Set in the tree's own task, so every component task of the tree inherits it.
+_current_tree: ContextVar[RunningTree] = ContextVar("lifecycle_current_tree")
+
+
+def current_tree() -> RunningTree:
+    """
+    Return the :class:`RunningTree` that the calling task belongs to.
+
+    Works in every component of a tree started by :func:`running` or
+    :func:`~lifecycle.run`, and in the tasks they spawn; this is how a component
+    such as :class:`~lifecycle.HealthServer` observes the whole tree.
+
+    Raises:
+        RuntimeError: The caller is not part of a running tree.
+
+    .. versionadded:: 0.1.0
+    """
+    try:
+        return _current_tree.get()
+    except LookupError:
+        msg = (
+            "current_tree() was called outside a running tree; call it from a component "
+            "(or a task it spawned) of a tree started with lifecycle.running() or lifecycle.run()."
+        )
+        raise RuntimeError(msg) from None
 
 
 def as_spec(root: object) -> ComponentSpec:
@@ -46,20 +76,32 @@ class RunningTree:
         name: The root component's name.
 
         policy: The budgets of the tree's stop.
+
+        grace_period: How long the platform waits after its stop signal
+            before it kills the process (seconds), or ``None`` if unknown; read
+            from ``LIFECYCLE_GRACE_PERIOD``. When the tree has started, a stop
+            that may need longer (drain delay + graceful + forceful +
+            terminate) is logged as ``budget.exceeds_grace_period``.
     """
 
     __slots__ = (
+        "_drain_cut",
+        "_drain_delay",
         "_escalation",
         "_instance",
+        "_ready_listeners",
         "_ready_or_stopped",
         "_reason",
         "_report",
+        "_requested_at",
         "_schedule",
         "_signal_scope",
         "_stop_listeners",
         "_stop_requested",
         "_stopped",
+        "_stopped_listeners",
         "_task_group",
+        "grace_period",
         "name",
         "policy",
     )
@@ -79,6 +121,79 @@ class RunningTree:
         self._signal_scope: anyio.CancelScope | None = None
         # Called (in the loop) when the stop is requested and on every escalation.
         self._stop_listeners: list[Callable[[], None]] = []
+        # Called (in the loop) once, when the whole tree has started.
+        self._ready_listeners: list[Callable[[], None]] = []
+        # Called (in the loop) once, when the tree has stopped and its report is made.
+        self._stopped_listeners: list[Callable[[], None]] = []
+        self._drain_delay = 0.0
+        self._drain_cut: anyio.Event | None = None
+        self._requested_at: float | None = None
+        self.grace_period: float | None = None
+
+    @property
+    def stop_requested(self) -> bool:
+        """
+        ``True`` from the moment the tree's stop is requested (or the root stops itself).
+
+        It turns true before the drain delay and before any component stops; a
+        readiness probe answers "not ready" from then on.
+        """
+        return self._escalation is not None
+
+    @property
+    def failed(self) -> bool:
+        """
+        ``True`` once the tree has failed: a failure that nothing in it handles.
+
+        It turns true when the root gives up (its stop begins because of a
+        failure), not only when the root's task has ended.
+        """
+        return self._instance.failed or (self._reason is not None and self._reason[0] is StopReason.FAILURE)
+
+    @property
+    def drain_delay(self) -> float:
+        """
+        Seconds to wait between the stop request and the first component stopping.
+
+        During the delay the tree is not ready (:attr:`stop_requested`) but every
+        component keeps serving, so load balancers stop routing to the process
+        before anything stops. The phase deadlines are measured from the end of
+        the delay. Only a requested stop (a signal, :meth:`request_shutdown`,
+        :meth:`shutdown`, leaving the block) drains; a failure or a ``main``
+        component returning stops at once, and escalating (a second signal) ends
+        the delay early. Setting it takes the larger of the current and the new
+        value, so several components can each ask for their delay.
+
+        Raises:
+            ConfigurationError: On assignment, the value is not a non-negative,
+                finite number of seconds.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._drain_delay
+
+    @drain_delay.setter
+    def drain_delay(self, seconds: float) -> None:
+        self._drain_delay = max(self._drain_delay, seconds_option("drain_delay", seconds))
+
+    def value(self, path: str) -> object:
+        """
+        Return the value the live component at *path* provided when it became ready.
+
+        *path* is relative to the root (``"db"``, ``"jobs/worker"``). A restarted
+        component provides a new value: look it up each time rather than keeping it.
+
+        Raises:
+            LookupError: No live, ready component has that path.
+
+        .. versionadded:: 0.1.0
+        """
+        wanted = f"{self.name}/{path}" if path else self.name
+        for instance in self._instance.walk_live():
+            if instance.path == wanted and instance.ready:
+                return instance.value
+        msg = f"No live, ready component {path!r} in tree {self.name!r}."
+        raise LookupError(msg)
 
     @property
     def state(self) -> State:
@@ -176,12 +291,18 @@ class RunningTree:
         if self._escalation is not None:
             return
         self._reason = (reason, detail)
-        self._escalation = Escalation.start(self.policy) if escalation is None else escalation
+        self._requested_at = anyio.current_time()
+        if escalation is None:
+            drain = self._drain_delay if reason in {StopReason.REQUEST, StopReason.SIGNAL} else 0.0
+            # The phases' deadlines count from the end of the drain.
+            escalation = Escalation.start(self.policy, now=self._requested_at + drain)
+        self._escalation = escalation
         _log.info(
             "tree.stopping",
             tree=self.name,
             reason=reason.value,
             detail=detail,
+            drain_delay=max(0.0, escalation.started_at - self._requested_at),
             graceful=self.policy.graceful,
             forceful=self.policy.forceful,
             terminate=self.policy.terminate,
@@ -194,6 +315,25 @@ class RunningTree:
     def _root_ready(self, _: ComponentInstance) -> None:
         _log.info("tree.ready", tree=self.name)
         self._ready_or_stopped.set()
+        check_budget(self)
+        for listener in self._ready_listeners:
+            listener()
+
+    async def _drain(self, escalation: Escalation) -> None:
+        """Wait out the drain delay, unless an escalation or the root's own stop ends it."""
+        if escalation.started_at <= anyio.current_time() or math.isinf(escalation.started_at):
+            return
+        cut = self._drain_cut = anyio.Event()
+        _log.info("tree.draining", tree=self.name, delay=round(escalation.started_at - anyio.current_time(), 6))
+        escalation.subscribe(cut, cut.set)
+        try:
+            with anyio.CancelScope(deadline=escalation.started_at):
+                await cut.wait()
+        finally:
+            escalation.unsubscribe(cut)
+            self._drain_cut = None
+        # Cut short: the stop starts now, and a component's own policy counts from here.
+        escalation.started_at = min(escalation.started_at, anyio.current_time())
 
     def _root_stopping(self, instance: ComponentInstance) -> None:
         # The root stopping itself (its main child returned, or it gave up) is the
@@ -202,8 +342,12 @@ class RunningTree:
         if instance.stop_detail is not None:
             reason = StopReason.FAILURE if instance.stop_failed else StopReason.MAIN_EXITED
             self._request(reason, instance.stop_detail, instance.escalation)
+        if self._drain_cut is not None:
+            self._drain_cut.set()
 
     def _root_exited(self, instance: ComponentInstance) -> None:
+        if self._drain_cut is not None:
+            self._drain_cut.set()
         if instance.failed:
             self._request(StopReason.FAILURE, instance.stop_detail or f"{instance.path!r} failed")
             # Like an error in a task group: cancel the body of the `async with` block.
@@ -216,6 +360,7 @@ class RunningTree:
         # Shielded: the host's cancellation reaches the tree only as a stop request
         # (from the `finally` of running()), so the stop is always ordered.
         with anyio.CancelScope(shield=True):
+            _current_tree.set(self)
             instance = self._instance
             instance.add_ready_callback(self._root_ready)
             instance.add_exit_callback(self._root_exited)
@@ -227,13 +372,15 @@ class RunningTree:
             self._request()
             escalation = self._escalation
             assert escalation is not None  # noqa: S101 - set by _request
+            await self._drain(escalation)
             await stop_instances((instance,), escalation)
             reason, detail = self._reason or (StopReason.REQUEST, "")
+            requested_at = escalation.started_at if self._requested_at is None else self._requested_at
             report = ShutdownReport(
                 root=self.name,
                 reason=reason,
                 detail=detail,
-                requested_at=escalation.started_at,
+                requested_at=min(requested_at, escalation.started_at),
                 finished_at=anyio.current_time(),
                 root_report=instance.report(),
                 phase_ends=escalation.ends,
@@ -250,6 +397,8 @@ class RunningTree:
             )
             self._stopped.set()
             self._ready_or_stopped.set()
+            for listener in self._stopped_listeners:
+                listener()
             if self._signal_scope is not None:
                 self._signal_scope.cancel()
 
@@ -260,6 +409,7 @@ async def running(
     *,
     signals: bool = False,
     policy: ShutdownPolicy | None = None,
+    notify: bool = False,
 ) -> AsyncIterator[RunningTree]:
     """
     Run a tree inside an existing anyio, asyncio or trio program.
@@ -291,11 +441,21 @@ async def running(
         policy: The stop's budgets; defaults to the root's own policy, else
             :meth:`~lifecycle.ShutdownPolicy.from_env`.
 
+        notify: Report the tree's life to systemd over ``NOTIFY_SOCKET``
+            (``READY=1``, ``STOPPING=1``, ``STATUS=``, ``WATCHDOG=1``,
+            ``EXTEND_TIMEOUT_USEC=``; see :doc:`systemd`). Off by default for an
+            embedded tree; :func:`~lifecycle.run` turns it on. Nothing is sent
+            when ``NOTIFY_SOCKET`` is unset.
+
     Raises:
         ConfigurationError: The tree is declared wrongly, or
-            ``LIFECYCLE_STARTUP_PROGRESS_INTERVAL`` is not a number of seconds.
+            ``LIFECYCLE_STARTUP_PROGRESS_INTERVAL`` is not a number of seconds,
+            or ``LIFECYCLE_GRACE_PERIOD`` is not a number of seconds.
 
         ExceptionGroup: Components failed and nothing handled it.
+
+    .. versionchanged:: 0.1.0
+       Added *notify*.
     """
     spec = as_spec(root)
     spec.validate_tree()
@@ -305,10 +465,14 @@ async def running(
     tree_policy = policy or spec.policy or ShutdownPolicy.from_env()
     progress_interval = startup_progress_interval()
     handle = RunningTree(spec, tree_policy)
+    handle.grace_period = grace_period_from_env()
     cancelled = anyio.get_cancelled_exc_class()
     body_error: BaseException | None = None
     async with anyio.create_task_group() as task_group:
         handle._task_group = task_group
+        if notify:
+            # Started before the tree: no state change can be missed.
+            await task_group.start(_notify_in, handle, name=f"lifecycle:notify:{spec.name}")
         task_group.start_soon(handle._main, task_group, name=f"lifecycle:tree:{spec.name}")
         watch_startup(handle._instance, task_group, progress_interval)
         if signals:
@@ -334,6 +498,12 @@ async def running(
         raise failure_group(msg, failures)
     if body_error is not None:
         raise body_error
+
+
+async def _notify_in(tree: RunningTree, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    # Shielded like the tree's own task: it reports the stop to its very end.
+    with anyio.CancelScope(shield=True):
+        await notify_systemd(tree, task_status=task_status)
 
 
 async def _watch_in(

@@ -1,0 +1,1 @@
+"""A complete web service: Hypercorn + Starlette, a store, a worker, probes, systemd and Kubernetes."""
