@@ -39,6 +39,7 @@ TESTED = {
     "why_asyncio.py",
     "coordinators.py",
     "testing_faults.py",
+    "asgi_app.py",
 }
 # Every script of the tutorial, in docs/examples/tutorial.
 TUTORIAL = {
@@ -291,6 +292,20 @@ class TestDynamicChildren:
         assert order[0] == "tenants"
         assert sorted(order[1:3]) == ["session-acme", "session-initech"]
         assert order[3:] == ["db", "hub"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestAsgiApp:
+    def test_the_tree_lives_with_the_lifespan(self, backend: str) -> None:
+        """The store opens before the request and closes after the restocker, once the server shuts down."""
+        lines = [line for line in run_example("asgi_app.py", backend) if not line[:1].isdigit()]
+        assert lines == [
+            "store: open",
+            "GET /stock: {'apples': 3, 'same': True}",
+            "restocker: stopped, 3 apples in store",
+            "store: closed",
+            "server: shut down",
+        ]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
