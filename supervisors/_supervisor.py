@@ -844,11 +844,10 @@ class _Run:
                 "or stop the existing child first with `stop_child()`."
             )
             raise ConfigurationError(msg)
-        names = list(self.children)
-        unknown = [
-            _unknown_dependency_message(spec.name, dep, names) for dep in spec.depends_on if dep not in self.children
-        ]
-        if unknown:
+        missing = [dep for dep in spec.depends_on if dep not in self.children]
+        if missing:  # the names are listed only then: a start stays O(its dependencies)
+            names = list(self.children)
+            unknown = [_unknown_dependency_message(spec.name, dep, names) for dep in missing]
             raise ConfigurationError(unknown[0] if len(unknown) == 1 else "\n".join(unknown))
         deps = tuple(dict.fromkeys(self.children[dep] for dep in spec.depends_on))
         gone = [dep.name for dep in deps if dep.removing or dep.ended_for_good()]
