@@ -15,7 +15,7 @@ Run ``python benchmarks/run_all.py [--quick]`` from the project root, after
 
 and writes Markdown fragments into ``docs/_generated/`` (included by
 ``docs/performance.rst``) and two SVG charts into ``docs/_static/``. The
-default sizes finish in about ten minutes on two idle cores; ``--quick`` runs
+default sizes take about twenty minutes on two cores; ``--quick`` runs
 tiny sizes in well under a minute, to check that everything works (its numbers
 mean nothing, and the fragments say so).
 """
@@ -46,7 +46,7 @@ COLORS: Final = {"asyncio": "#1f77b4", "uvloop": "#2ca02c", "trio": "#d62728"}
 PARTS: Final = ("workloads", "sigterm", "supervision")
 GENERATED_NOTE: Final = "<!-- Written by benchmarks/run_all.py: edit the script, not this file. -->"
 
-# What each part runs with: the default sizes fit the 15-minute budget on 2 cores.
+# What each part runs with (the default sizes take about twenty minutes on 2 cores).
 DEFAULT: Final = {
     "workloads": [
         "--sizes",
