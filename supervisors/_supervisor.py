@@ -995,14 +995,7 @@ class _Run:
 
     def _dependents_of(self, child: _Child) -> list[_Child]:
         """Every registered child that depends on *child*, directly or not."""
-        found: dict[_Child, None] = {}
-        todo = [child]
-        while todo:
-            for dependent in todo.pop().dependents or ():
-                if dependent not in found:
-                    found[dependent] = None
-                    todo.append(dependent)
-        return list(found)
+        return list(_with_dependents({child: None}))[1:]
 
     async def _stop_group(self, group: Sequence[_Child]) -> None:
         """Stop the running instances of *group* in stop waves, with fresh deadlines."""
@@ -1114,13 +1107,7 @@ class _Run:
             group = dict.fromkeys(c for c in self.children.values() if c.order >= child.order)
         else:
             group = {child: None}
-        todo = list(group)
-        while todo:  # dependents hold the old value: they restart too
-            for dependent in todo.pop().dependents or ():
-                if dependent not in group:
-                    group[dependent] = None
-                    todo.append(dependent)
-        return list(group)
+        return list(_with_dependents(group))  # dependents hold the old value: they restart too
 
     async def _restart(self, child: _Child, failed: ComponentInstance) -> None:
         group = self._restart_group(child)
@@ -1219,6 +1206,17 @@ class _Run:
         for instance in started:
             errors.extend(instance.failures())
         return errors
+
+
+def _with_dependents(group: dict[_Child, None]) -> dict[_Child, None]:
+    """*group* (in order) followed by every child that depends on one of its members, directly or not."""
+    todo = list(group)
+    while todo:
+        for dependent in todo.pop().dependents or ():
+            if dependent not in group:
+                group[dependent] = None
+                todo.append(dependent)
+    return group
 
 
 def _waves(children: Sequence[_Child], *, stop: bool) -> list[list[_Child]]:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -52,3 +57,23 @@ class Recorder:
 
         component.__name__ = name
         return component
+
+
+def run_logged(script: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """Run *script* in a fresh interpreter with JSON logs and *env* set; return it and its log events."""
+    environ = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "LIFECYCLE_LOG_FORMAT": "json",
+        **env,
+    }
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    return proc, events

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
+from helpers import run_logged
 
 import lifecycle
 from lifecycle import ExitCode
@@ -86,22 +84,8 @@ def test_a_blocking_task_is_named_with_its_stack(tmp_path: Path, backend: str) -
     """A time.sleep in a spawned task is logged with its stack, its component and its task, on every backend."""
     script = tmp_path / "blocking_task.py"
     script.write_text(BLOCKING_TASK)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "LIFECYCLE_LOG_FORMAT": "json",
-        "LIFECYCLE_BLOCKED_LOOP_THRESHOLD": "0.3",
-    }
-    proc = subprocess.run(
-        [sys.executable, str(script), backend],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc, events = run_logged(script, backend, LIFECYCLE_BLOCKED_LOOP_THRESHOLD="0.3")
     assert proc.returncode == ExitCode.OK, proc.stderr
-    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
     (blocked,) = [e for e in events if e["event"] == "loop.blocked"]
     assert "time.sleep(1.0)" in blocked["stack"]
     assert "rebuild_index()" in blocked["stack"]

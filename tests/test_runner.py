@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import structlog
+from helpers import run_logged
 
 import lifecycle
 from lifecycle import ExitCode, StopReason
@@ -176,22 +173,8 @@ class TestBlockedLoop:
         """A call that holds the loop past the threshold is logged with its stack, and its end too."""
         script = tmp_path / "blocking.py"
         script.write_text(BLOCKING)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-            "LIFECYCLE_LOG_FORMAT": "json",
-            "LIFECYCLE_BLOCKED_LOOP_THRESHOLD": "0.3",
-        }
-        proc = subprocess.run(
-            [sys.executable, str(script), backend],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        proc, events = run_logged(script, backend, LIFECYCLE_BLOCKED_LOOP_THRESHOLD="0.3")
         assert proc.returncode == ExitCode.OK, proc.stderr
-        events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
         (blocked,) = [e for e in events if e["event"] == "loop.blocked"]
         (unblocked,) = [e for e in events if e["event"] == "loop.unblocked"]
         assert "time.sleep(1.0)" in blocked["stack"]
