@@ -15,7 +15,7 @@ import anyio.abc
 import structlog
 
 from . import _hooks
-from ._backends import Waker, current_primitives
+from ._backends import Primitives, Scope, Waker, current_primitives
 from ._context import Context
 from ._errors import ComponentError, Stage, UsageError
 from ._escalation import Escalation, combine_policies
@@ -179,7 +179,6 @@ class ComponentInstance:
         "_ctx",
         "_done",
         "_errors",
-        "_event",
         "_exit_callbacks",
         "_gate",
         "_gate_open",
@@ -187,7 +186,7 @@ class ComponentInstance:
         "_is_ready",
         "_live_children",
         "_log",
-        "_now",
+        "_prim",
         "_ready_callbacks",
         "_self_stopped",
         "_shields",
@@ -218,7 +217,7 @@ class ComponentInstance:
         "values",
     )
 
-    def __init__(  # noqa: PLR0915 - one assignment per slot, kept in one place
+    def __init__(
         self,
         spec: ComponentSpec,
         *,
@@ -261,7 +260,7 @@ class ComponentInstance:
         self._ready_callbacks: tuple[Callback, ...] = ()
         self._exit_callbacks: tuple[Callback, ...] = ()
         self._stop_callbacks: tuple[Callback, ...] = ()
-        self._body: anyio.CancelScope | None = None
+        self._body: Scope | None = None
         self._coro: Coroutine[Any, Any, None] | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._tasks: set[TaskHandle[Any]] | None = None
@@ -270,7 +269,7 @@ class ComponentInstance:
         self._subscribed = False
         self._agen: AsyncGenerator[object, None] | None = None
         self._wake: Waker | None = None
-        self._teardown_scope: anyio.CancelScope | None = None
+        self._teardown_scope: Scope | None = None
         self._live_children: dict[ComponentInstance, None] | None = None
         # An instance created inside a component (by a supervisor) belongs to it.
         owner = current_owner.get()
@@ -280,15 +279,9 @@ class ComponentInstance:
         self._log: structlog.typing.FilteringBoundLogger = (
             self.parent._log if self.parent is not None else structlog.get_logger("lifecycle").bind()
         )
-        # The loop's clock and event type, resolved once per tree: cheaper than
-        # anyio's per-call backend detection on every start and stop.
-        self._now: Callable[[], float]
-        self._event: Callable[[], Waker]
-        if self.parent is not None:
-            self._now, self._event = self.parent._now, self.parent._event
-        else:
-            primitives = current_primitives()
-            self._now, self._event = primitives.clock, primitives.event
+        # The loop's clock, event, scope and cancellation types, resolved once per
+        # tree: cheaper than anyio's per-call backend detection on every start and stop.
+        self._prim: Primitives = self.parent._prim if self.parent is not None else current_primitives()
         if _hooks.active:  # lifecycle.testing observes or instruments this instance
             _hooks.created(self)
 
@@ -394,7 +387,7 @@ class ComponentInstance:
             # Its owner stops it, dependents first: a teardown held because the
             # component fails from now on (a background task) has nothing to wait for.
             self._gate_open = True
-        self.stop_began = self._now()
+        self.stop_began = self._prim.clock()
         if self.state is State.STARTING or self.state is State.RUNNING:
             self.state = State.STOPPING
         self._log.debug("component.stopping", component=self.path)
@@ -522,7 +515,7 @@ class ComponentInstance:
             raise UsageError(msg)
         self._is_ready = True
         self.value = value
-        self.ready_at = self._now()
+        self.ready_at = self._prim.clock()
         if self.state is State.STARTING:
             self.state = State.RUNNING
         self._log.debug("component.ready", component=self.path)
@@ -623,12 +616,12 @@ class ComponentInstance:
 
     async def _run(self) -> None:
         current_owner.set(self)
-        self.started_at = self._now()
+        self.started_at = self._prim.clock()
         self._log.debug("component.starting", component=self.path)
         agen: AsyncGenerator[object, None] | None = None
         try:
             # Shielded: outer cancellation never reaches a component; its owner stops it.
-            with anyio.CancelScope(shield=True) as body:
+            with self._prim.shielded_scope() as body:
                 self._body = body
                 if self.escalation is not None:
                     body.cancel()
@@ -638,7 +631,7 @@ class ComponentInstance:
                 if agen is not None and not body.cancel_called and self._errors and gated:
                     # Failed while running: hold the teardown until the owner has
                     # stopped the dependents (it releases the gate when it stops us).
-                    self._gate = self._event()
+                    self._gate = self._prim.event()
                     await self._gate.wait()
                 if agen is not None and not body.cancel_called:
                     # A started resource is woken by its stop, not cancelled: its
@@ -668,12 +661,12 @@ class ComponentInstance:
         finally:
             self._finish()
 
-    async def _run_body(self, body: anyio.CancelScope) -> None:
+    async def _run_body(self, body: Scope) -> None:
         spec = self.spec
         kwargs = {name: self.values[name] for name in spec.injected}
         if spec.wants_ctx:
             kwargs["ctx"] = self.ctx
-        cancelled = anyio.get_cancelled_exc_class()
+        cancelled = self._prim.cancelled
         try:
             if spec.style is Style.GENERATOR:
                 await self._run_generator(spec.call(**kwargs))
@@ -700,7 +693,7 @@ class ComponentInstance:
         self._ready_called(value, by_yield=True)
         # A resource has no body to interrupt: its stop sets this event (cheaper
         # than a cancellation), and its teardown runs next.
-        self._wake = self._event()
+        self._wake = self._prim.event()
         if self.escalation is None:
             await self._wake.wait()
 
@@ -718,10 +711,10 @@ class ComponentInstance:
                 raise UsageError(msg)
             self._ready_called(None)
 
-    async def _teardown(self, agen: AsyncGenerator[object, None], scope: anyio.CancelScope | ShieldedScope) -> None:
+    async def _teardown(self, agen: AsyncGenerator[object, None], scope: Scope | ShieldedScope) -> None:
         """Run a generator's code after ``yield``, inside the shielded *scope*."""
         self._agen = None  # no reference kept: the loop's asyncgen hooks can forget it
-        cancelled = anyio.get_cancelled_exc_class()
+        cancelled = self._prim.cancelled
         try:
             await agen.__anext__()
         except StopAsyncIteration:
@@ -765,7 +758,7 @@ class ComponentInstance:
 
     def _finish(self) -> None:
         self._done = True
-        self.stopped_at = self._now()
+        self.stopped_at = self._prim.clock()
         self.exit_order = next(_exit_counter)
         if self.parent is not None and self.parent._live_children is not None:
             self.parent._live_children.pop(self, None)

@@ -146,7 +146,7 @@ class Recorder:
                 path=life.path,
                 state=state,
                 instance=life.number,
-                at=instance._now(),
+                at=instance._prim.clock(),
                 failed=instance.failed,
                 self_stopped=self_stopped,
             )

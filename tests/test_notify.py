@@ -293,7 +293,9 @@ class TestTimed:
             try:
                 await anyio.sleep_forever()
             finally:
-                async with ctx.shielded(until=Phase.FORCEFUL):
+                # Alive until TERMINATE ends, so each phase begins with it still running
+                # (cut off when FORCEFUL ends, it would race the TERMINATE status).
+                async with ctx.shielded(until=Phase.TERMINATE):
                     await anyio.sleep(100)
 
         policy = ShutdownPolicy(graceful=1, forceful=1, terminate=1)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
+
+import anyio
 
 from . import ErrorReporter, Primitives
 
@@ -22,8 +25,15 @@ def current_scheduler() -> Callable[[Callable[[], None]], None]:
 
 
 def current_primitives() -> Primitives:
-    """Return the running loop's ``time`` and ``asyncio.Event``."""
-    return Primitives(clock=asyncio.get_running_loop().time, event=asyncio.Event)
+    """Return the running loop's ``time``, ``asyncio.Event``, anyio's asyncio cancel scope and ``CancelledError``."""
+    # anyio.CancelScope() returns its backend's scope; that class skips the detection.
+    scope_type = type(anyio.CancelScope())
+    return Primitives(
+        clock=asyncio.get_running_loop().time,
+        event=asyncio.Event,
+        shielded_scope=functools.partial(scope_type, shield=True),
+        cancelled=asyncio.CancelledError,
+    )
 
 
 def install_exception_handler(report: ErrorReporter) -> Callable[[], None]:

@@ -22,6 +22,12 @@ def current_scheduler() -> Callable[[Callable[[], None]], None]:
     return schedule
 
 
+def _shielded_scope() -> trio.CancelScope:
+    return trio.CancelScope(shield=True)
+
+
 def current_primitives() -> Primitives:
-    """Return ``trio.current_time`` and ``trio.Event``."""
-    return Primitives(clock=trio.current_time, event=trio.Event)
+    """Return ``trio.current_time``, ``trio.Event``, a shielded ``trio.CancelScope`` and ``trio.Cancelled``."""
+    return Primitives(
+        clock=trio.current_time, event=trio.Event, shielded_scope=_shielded_scope, cancelled=trio.Cancelled
+    )
