@@ -4,7 +4,7 @@ Benchmark start and stop of N units: the floors, lifecycle's trees and the peers
 Run ``python benchmarks/bench_workloads.py [--sizes 100,1000,10000,100000]
 [--full-upto 10000] [--rounds 5] [--large-rounds 3] [--backends asyncio,uvloop,trio]
 [--workloads ...] [--shapes flat,chain,dag] [--seed 0] [--clock wall|cpu]
-[--no-memory] [--json PATH]``. It prints Markdown tables; ``--json`` also writes
+[--memory-upto N] [--no-memory] [--json PATH]``. It prints Markdown tables; ``--json`` also writes
 every sample, which ``run_all.py`` turns into the documentation's tables and charts.
 
 The units
@@ -40,7 +40,9 @@ Memory
     down): bytes still allocated once all units are ready, after
     ``gc.collect()``, divided by N; *total* counts construction / registration,
     *running* only what the start allocated. tracemalloc sees Python objects,
-    including asyncio's and uvloop's, not libuv's own C allocations.
+    including asyncio's and uvloop's, not libuv's own C allocations. Runs
+    under tracemalloc take about three times as long, so above
+    ``--memory-upto`` (default: every size) there are none.
 
 structlog is configured to drop events below WARNING, as a production service would.
 """
@@ -184,7 +186,7 @@ def run_benchmark(args: argparse.Namespace) -> list[Cell]:
             for cell, workload in todo[shift:] + todo[:shift]:
                 _attempt(cell, workload, args, memory=False)
             print(f"N = {n:,}: round {number + 1}/{rounds} done", file=sys.stderr, flush=True)
-        if args.memory:
+        if args.memory and (args.memory_upto is None or n <= args.memory_upto):
             for cell, workload in todo:
                 _attempt(cell, workload, args, memory=True)
             print(f"N = {n:,}: memory done", file=sys.stderr, flush=True)
@@ -206,6 +208,7 @@ def machine(args: argparse.Namespace, skipped: Sequence[str]) -> dict[str, Any]:
         "full_upto": args.full_upto,
         "rounds": args.rounds,
         "large_rounds": args.large_rounds,
+        "memory_upto": args.memory_upto if args.memory else 0,
         "seed": args.seed,
         "clock": args.clock,
         "backends": args.backends,
@@ -214,11 +217,18 @@ def machine(args: argparse.Namespace, skipped: Sequence[str]) -> dict[str, Any]:
 
 
 def _samples(cell: Cell | None, metric: str) -> list[float]:
-    """The values of *metric* (``build``, ``start``, ``stop`` or ``total`` = start + stop), one per round."""
+    """
+    The values of *metric*, one per round.
+
+    *metric* is ``build``, ``start``, ``stop``, ``total`` (start + stop) or
+    ``whole`` (build + start + stop: from nothing to everything stopped).
+    """
     if cell is None or cell["status"] != "ok":
         return []
     if metric == "total":
         return [s["start"] + s["stop"] for s in cell["samples"]]
+    if metric == "whole":
+        return [s["build"] + s["start"] + s["stop"] for s in cell["samples"]]
     return [s[metric] for s in cell["samples"]]
 
 
@@ -319,6 +329,11 @@ def header(info: dict[str, Any], elapsed: float) -> str:
             f"clock: {info['clock']}; backends: {', '.join(info['backends'])}; this part took {elapsed:.0f} s"
         ),
     ]
+    memory_upto = info.get("memory_upto")
+    if memory_upto == 0:
+        lines.append("- no memory runs")
+    elif memory_upto is not None and memory_upto < max(info["sizes"]):
+        lines.append(f"- memory runs up to N = {memory_upto:,} (tracemalloc slows a run about threefold)")
     lines.extend(f"- skipped backend {name}: not importable" for name in info["skipped_backends"])
     return "\n".join(lines)
 
@@ -350,6 +365,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--seed", type=int, default=0, help="seed of the random DAG (0)")
     parser.add_argument("--clock", choices=CLOCKS, default="wall", help="wall: perf_counter; cpu: process_time")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory runs")
+    parser.add_argument("--memory-upto", type=int, help="no memory runs above this N (default: at every N)")
     parser.add_argument("--json", type=Path, help="also write every sample to this file")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.large_rounds < 1:

@@ -136,6 +136,21 @@ class TestBenchWorkloads:
                 assert cell["status"] in {"backend", "n/a", "missing", "skipped"}, cell
                 assert cell["reason"]
 
+    def test_memory_upto_leaves_larger_sizes_timed_only(self, tmp_path: Path) -> None:
+        """With --memory-upto, sizes above it are timed but get no memory run, and the header says so."""
+        out = tmp_path / "w.json"
+        result = run_bench(
+            "--sizes", "8,16", "--rounds", "1", "--memory-upto", "8", "--json", str(out),
+            "--backends", "asyncio", "--workloads", "anyio floor,lifecycle", "--shapes", "dag",
+            script=WORKLOADS,
+        )  # fmt: skip
+
+        assert result.returncode == 0, result.stderr
+        cells = [c for c in json.loads(out.read_text())["cells"] if c["status"] == "ok"]
+        assert {(c["n"], c["memory"] is not None) for c in cells} == {(8, True), (16, False)}
+        assert all(len(c["samples"]) == 1 for c in cells)
+        assert "memory runs up to N = 8" in result.stdout
+
     def test_peers_are_measured_or_reported_missing(self, tmp_path: Path) -> None:
         """Each peer runs where installed, else says 'not installed'; unordered peers cannot express a chain."""
         out = tmp_path / "w.json"
