@@ -475,6 +475,9 @@ WORKLOADS: Final = (
         NO_ORDER_TRIOTP,
         "triotp.supervisor",
         # triotp 0.3 needs Python 3.13; 0.2.1 pins trio < 0.20 but its supervisor is the same code.
-        "Python >= 3.13: pip install triotp; older: pip install --no-deps triotp==0.2.1 trio-util tenacity logbook",
+        (
+            "Python >= 3.13: pip install triotp; older: run_all.py installs it, or "
+            "pip install --no-deps triotp==0.2.1 trio-util tenacity logbook async_generator"
+        ),
     ),
 )

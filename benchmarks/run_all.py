@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
+import os
 import platform
 import shlex
 import statistics
@@ -70,6 +72,13 @@ QUICK: Final = {
 }
 FULL_SUPERVISION: Final = ["--restarts", "1000000", "--children", "100000"]
 
+# triotp 0.3 needs Python 3.13 (the bench extra installs it there). On older
+# Pythons 0.2.1 has the same supervisor, but pins a Trio this project cannot
+# use: it goes, without its dependencies' pins, into a directory of its own
+# that only the workloads part puts on its path.
+PEERS: Final = HERE / ".peers"
+OLD_PYTHON_TRIOTP: Final = ("triotp==0.2.1", "trio-util", "tenacity", "logbook", "async_generator")
+
 # The targets of the issue.
 DAG_VS_FLOOR: Final = 1.5
 FASTER_THAN_MODE: Final = 3.0
@@ -78,15 +87,42 @@ MEMORY_VS_TASK: Final = 2.0
 SIGTERM_VS_AIOMISC: Final = 1.0
 
 
-def run_part(name: str, script: str, args: Sequence[str], json_path: Path | None) -> tuple[int, str, float]:
-    """Run one benchmark script; return its exit code, its stdout and its duration."""
+def triotp_path(*, install: bool) -> Path | None:
+    """
+    Where triotp 0.2.1 is on Python < 3.13, installed there if *install*; ``None`` if not needed or absent.
+
+    A failed install (no network, say) is reported and the run goes on: the
+    triotp rows then say it is not installed.
+    """
+    if sys.version_info >= (3, 13) or importlib.util.find_spec("triotp") is not None:
+        return None
+    if (PEERS / "triotp").is_dir():
+        return PEERS
+    if not install:
+        return None
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(PEERS)]
+    print(f"[run_all] triotp: {shlex.join([*command[1:], *OLD_PYTHON_TRIOTP])}", file=sys.stderr, flush=True)
+    done = subprocess.run([*command, *OLD_PYTHON_TRIOTP], check=False)
+    if done.returncode:
+        print(f"[run_all] triotp: pip exited {done.returncode}; its rows will say it is missing", file=sys.stderr)
+        return None
+    return PEERS
+
+
+def run_part(
+    name: str, script: str, args: Sequence[str], json_path: Path | None, *, path: Path | None = None
+) -> tuple[int, str, float]:
+    """Run one benchmark script (with *path* first on its ``PYTHONPATH``); return its exit code, stdout and duration."""
     command = [sys.executable, str(HERE / script), *args]
     if json_path is not None:
         command += ["--json", str(json_path)]
+    env = None
+    if path is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(path), os.environ.get("PYTHONPATH")]))}
     print(f"[run_all] {name}: {shlex.join(command[1:])}", file=sys.stderr, flush=True)
     began = time.perf_counter()
     # stderr (progress) goes straight to ours.
-    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False, env=env)
     elapsed = time.perf_counter() - began
     print(f"[run_all] {name}: exit {done.returncode} after {elapsed:.0f} s", file=sys.stderr, flush=True)
     return done.returncode, done.stdout, elapsed
@@ -313,7 +349,7 @@ def _write(path: Path, markdown: str) -> None:
 
 
 def run_parts(
-    parts: Sequence[str], plan: dict[str, list[str]], out: Path, static: Path
+    parts: Sequence[str], plan: dict[str, list[str]], out: Path, static: Path, *, peers: Path | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """Run each part, write its fragment; return the JSON results and durations, and the failures."""
     results: dict[str, Any] = {"durations": {}}
@@ -322,7 +358,9 @@ def run_parts(
         for part in parts:
             path = Path(tmp) / f"{part}.json"
             json_path = None if part == "supervision" else path
-            code, stdout, results["durations"][part] = run_part(part, f"bench_{part}.py", plan[part], json_path)
+            code, stdout, results["durations"][part] = run_part(
+                part, f"bench_{part}.py", plan[part], json_path, path=peers if part == "workloads" else None
+            )
             if code:
                 failed.append(f"{part} (exit {code}):\n{stdout[-2000:]}")
             if path.exists():
@@ -351,6 +389,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)} (all)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "_generated", help="Markdown fragments")
     parser.add_argument("--static", type=Path, default=ROOT / "docs" / "_static", help="SVG charts")
+    parser.add_argument(
+        "--no-peer-install",
+        dest="peer_install",
+        action="store_false",
+        help=f"on Python < 3.13, do not pip-install triotp 0.2.1 into {PEERS.relative_to(ROOT)}/",
+    )
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if not parts or not set(parts) <= set(PARTS):
@@ -360,7 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan["supervision"] = list(FULL_SUPERVISION)
     command = shlex.join(["python", "benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])])
     args.out.mkdir(parents=True, exist_ok=True)
-    results, failed = run_parts(parts, plan, args.out, args.static)
+    peers = triotp_path(install=args.peer_install and not args.quick) if "workloads" in parts else None
+    results, failed = run_parts(parts, plan, args.out, args.static, peers=peers)
     summary = targets(results.get("workloads"), results.get("sigterm"))
     if sorted(parts) == sorted(PARTS):
         # The targets and the machine describe one whole run: a partial run leaves them as they were.

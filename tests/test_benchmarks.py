@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "bench_core.py"
@@ -223,3 +226,20 @@ class TestRunAll:
         assert result.returncode == 2
         assert "unknown part(s)" in result.stderr
         assert not any(tmp_path.iterdir())
+
+    def test_triotp_directory_is_used_only_where_it_holds_triotp(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without triotp on Python < 3.13, the private directory is used once it holds triotp; no install unasked."""
+        monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+        run_all = importlib.import_module("run_all")  # a script, importable only from its directory
+
+        peers = tmp_path / "peers"
+        monkeypatch.setattr(run_all, "PEERS", peers)
+        if sys.version_info >= (3, 13) or installed("triotp"):
+            assert run_all.triotp_path(install=False) is None
+            return
+        assert run_all.triotp_path(install=False) is None
+        assert not peers.exists()
+        (peers / "triotp").mkdir(parents=True)
+        assert run_all.triotp_path(install=False) == peers
