@@ -34,8 +34,13 @@ lifecycle
 
 aiomisc
     ``with aiomisc.entrypoint(*services, log_level="warning") as loop:
-    loop.run_forever()`` with N ``aiomisc.Service`` instances whose ``start()``
-    returns at once and whose ``stop()`` does nothing. Nothing special is needed
+    loop.run_forever()`` with N ``aiomisc.Service`` instances in lifecycle's
+    mix: nine in ten are resource-like (``start()`` returns at once), one in ten
+    are workers (``start()`` sets ``start_event`` and then waits forever, so the
+    entrypoint keeps its task and cancels it at shutdown, as lifecycle cancels
+    its ``ctx`` workers); every ``stop()`` counts itself, and the child exits
+    non-zero unless all N ran, as lifecycle's child checks its teardowns.
+    Nothing special is needed
     for SIGTERM: the entrypoint installs its own SIGINT/SIGTERM handlers
     (``catch_signals`` defaults to both in the main thread) once the services
     are up; the handler runs ``graceful_shutdown()`` (stops the services,
@@ -60,8 +65,14 @@ having been reaped: interpreter finalization and exit). This needs
 split is left out otherwise. Set ``BENCH_SIGTERM_PROFILE=<dir>`` to run every
 child with ``-X importtime`` (its stderr is kept as ``<dir>/<program>-<backend>-<run>.stderr``)
 and under cProfile from ``ready`` until its loop has returned
-(``<dir>/<program>-<backend>-<run>.prof``, read with ``python -m pstats``);
-the timings of such a run are distorted and the table says so.
+(``<dir>/<program>-<backend>-<run>.prof``, read with ``python -m pstats``).
+The interpreter's exit is mostly garbage collection (CPython runs several full
+collections while it finalizes, and frees whatever only the cyclic collector
+can free), so a profiled child also runs two timed ``gc.collect()`` after its
+loop has returned, and the report gets a table of them: the objects the first
+one freed and its CPU time, and the CPU time of a second one, which only
+traverses the live objects (counted too). The timings of such a run are
+distorted and the table says so.
 """
 
 from __future__ import annotations
@@ -125,8 +136,23 @@ def announce_stopped():
     stamp, cpu = time.perf_counter(), time.process_time()
     if _profiler is not None:
         _profiler.disable()
+        # Before the dump, whose allocations could start a collection of their own.
+        exit_gc = _collect_twice()
         _profiler.dump_stats(_profile_file)
+        print(exit_gc, flush=True)
     print(f"stopped {stamp!r} {cpu!r}", flush=True)
+
+
+def _collect_twice():
+    import gc
+
+    began = time.process_time()
+    freed = gc.collect()
+    first = time.process_time() - began
+    began = time.process_time()
+    gc.collect()
+    second = time.process_time() - began
+    return f"exitgc {freed} {first!r} {second!r} {len(gc.get_objects())}"
 """
 
 BARE: Final = (
@@ -252,22 +278,35 @@ import sys
 
 import aiomisc
 
+stopped = [0]
 
-class Component(aiomisc.Service):
+
+class Resource(aiomisc.Service):
     async def start(self):
         pass
 
     async def stop(self, exception=None):
-        pass
+        stopped[0] += 1
+
+
+class Worker(aiomisc.Service):
+    async def start(self):
+        self.start_event.set()
+        await asyncio.Event().wait()
+
+    async def stop(self, exception=None):
+        stopped[0] += 1
 
 
 n, backend = int(sys.argv[1]), sys.argv[2]
 # aiomisc picks uvloop by default whenever it is importable: force plain asyncio.
 options = {"loop_factory": asyncio.new_event_loop} if backend == "asyncio" else {}
-services = [Component() for _ in range(n)]
+services = [Worker() if i % 10 == 9 else Resource() for i in range(n)]
 with aiomisc.entrypoint(*services, log_level="warning", **options) as loop:
     announce_ready()
     loop.run_forever()
+if stopped[0] != n:
+    sys.exit(f"only {stopped[0]} services stopped")
 announce_stopped()
 """
 )
@@ -276,6 +315,30 @@ SOURCES: Final = {"bare": BARE, "lifecycle": LIFECYCLE, "aiomisc": AIOMISC}
 
 
 # -- one measurement --------------------------------------------------------------------
+
+
+@final
+@attrs.frozen
+class ExitGC:
+    """
+    Two ``gc.collect()`` a profiled child ran after its loop had returned.
+
+    Attributes:
+        freed: Objects the first collection found unreachable: what only the
+            cyclic collector frees (at exit, CPython's own collections would).
+
+        first: CPU seconds of the first collection (traversal and freeing).
+
+        second: CPU seconds of the second one: a traversal of the live objects,
+            which the interpreter's exit repeats in each of its collections.
+
+        live: Objects the collector tracks after both.
+    """
+
+    freed: int
+    first: float
+    second: float
+    live: int
 
 
 @final
@@ -303,6 +366,9 @@ class Sample:
         error: Why the sample failed, with the tail of the child's stderr.
 
         timed_out: Whether it was killed after the timeout.
+
+        exit_gc: Only in a profiled run: the garbage collections after the
+            loop had returned (see :class:`ExitGC`).
     """
 
     total: float
@@ -313,6 +379,7 @@ class Sample:
     returncode: int
     error: str = ""
     timed_out: bool = False
+    exit_gc: ExitGC | None = None
 
     @property
     def teardown(self) -> float | None:
@@ -345,6 +412,15 @@ def _stopped_at(rest: bytes) -> tuple[float, float] | None:
         words = line.split()
         if words and words[0] == "stopped":
             return float(words[1]), float(words[2])
+    return None
+
+
+def _exit_gc(rest: bytes) -> ExitGC | None:
+    """Return what a profiled child said about its garbage collections after the loop."""
+    for line in rest.decode(errors="replace").splitlines():
+        words = line.split()
+        if len(words) == 5 and words[0] == "exitgc":
+            return ExitGC(freed=int(words[1]), first=float(words[2]), second=float(words[3]), live=int(words[4]))
     return None
 
 
@@ -442,6 +518,7 @@ def _sample(run: _Run, tag: str, err_path: Path, timeout: float) -> Sample:
         returncode=run.returncode,
         error=error,
         timed_out=run.timed_out,
+        exit_gc=_exit_gc(run.output),
     )
 
 
@@ -647,6 +724,30 @@ def _ratio(results: Results, backend: str, other: str, *, cpu: bool = False) -> 
     return f"{median:.2f}", f"{min(ratios):.2f} to {max(ratios):.2f}", median
 
 
+def exit_gc_table(results: Results, backends: Sequence[str]) -> str:
+    """In a profiled run: the garbage collections after each program's loop had returned (medians)."""
+    lines = [
+        "## Garbage collection after the loop (profiled run; medians)",
+        "",
+        (
+            "| backend | program | objects freed | first collection (ms CPU) "
+            "| a pass over the live objects (ms CPU) | live objects |"
+        ),
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for backend in backends:
+        for program in PROGRAMS:
+            gcs = [s.exit_gc for s in results.ok(program, backend) if s is not None and s.exit_gc is not None]
+            if not gcs:
+                continue
+            freed = statistics.median(g.freed for g in gcs)
+            live = statistics.median(g.live for g in gcs)
+            first = _median_ms([g.first for g in gcs])
+            second = _median_ms([g.second for g in gcs])
+            lines.append(f"| {backend} | {program} | {freed:.0f} | {first} | {second} | {live:.0f} |")
+    return "\n".join(lines)
+
+
 def ratio_table(results: Results, backends: Sequence[str], aiomisc: bool) -> str:
     """The ratios lifecycle / bare and lifecycle / aiomisc within each round, wall-clock and CPU."""
     lines = [
@@ -710,6 +811,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(times_table(results, backends, aiomisc))
     print()
     print(ratio_table(results, backends, aiomisc))
+    if args.profile_dir is not None:
+        print()
+        print(exit_gc_table(results, backends))
     if args.json is not None:
         ratios = {
             backend: {
