@@ -609,8 +609,6 @@ class ComponentInstance:
     def _update_shields(self) -> None:
         for scope in self._shields or ():
             scope._update()
-        if self._teardown_scope is not None:
-            self._teardown_scope.deadline = self._shield_deadline(Phase.GRACEFUL)
 
     # -- the task ----------------------------------------------------------------
 
@@ -638,12 +636,10 @@ class ComponentInstance:
                     # teardown runs in this same shielded scope, which is now cut
                     # off when GRACEFUL ends (and follows escalations).
                     await self._end_tasks()
-                    self._teardown_scope = body
-                    self._subscribe()
-                    self._update_shields()
+                    self._follow_teardown(body)
                     await self._teardown(agen, body)
             if self._teardown_scope is not None:
-                self._teardown_scope = None
+                self._unfollow_teardown()
                 if body.cancelled_caught:
                     self._teardown_cut_off()
             await self._end_tasks()
@@ -756,7 +752,18 @@ class ComponentInstance:
                 handle.cancel()
             await self._tasks_idle.wait()
 
+    def _follow_teardown(self, scope: Scope) -> None:
+        if self.escalation is not None:  # set by the stop that woke the resource
+            self._teardown_scope = scope
+            self._prim.follow(scope, self.escalation)
+
+    def _unfollow_teardown(self) -> None:
+        if self._teardown_scope is not None and self.escalation is not None:
+            self._prim.unfollow(self._teardown_scope, self.escalation)
+        self._teardown_scope = None
+
     def _finish(self) -> None:
+        self._unfollow_teardown()  # if an error nobody expected skipped it
         self._done = True
         self.stopped_at = self._prim.clock()
         self.exit_order = next(_exit_counter)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol, Self, final
+from typing import TYPE_CHECKING, Protocol, Self, final
 
 import attrs
+
+if TYPE_CHECKING:
+    from lifecycle._escalation import Escalation
 
 __all__ = [
     "ErrorReporter",
@@ -78,6 +81,11 @@ class Primitives:
     event: Callable[[], Waker]
     shielded_scope: Callable[[], Scope]
     cancelled: type[BaseException]
+    # Cut a teardown scope off when its escalation's GRACEFUL phase ends (following
+    # its jumps), and forget it once left: on Trio its deadline, on asyncio one
+    # timer per escalation instead of one per scope.
+    follow: Callable[[Scope, Escalation], None]
+    unfollow: Callable[[Scope, Escalation], None]
 
 
 def _running_trio() -> bool:

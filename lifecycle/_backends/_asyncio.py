@@ -10,6 +10,7 @@ from collections.abc import Callable
 import anyio
 
 from . import ErrorReporter, Primitives
+from ._cutoffs import Cutoffs
 
 
 def current_scheduler() -> Callable[[Callable[[], None]], None]:
@@ -25,14 +26,18 @@ def current_scheduler() -> Callable[[Callable[[], None]], None]:
 
 
 def current_primitives() -> Primitives:
-    """Return the running loop's ``time``, ``asyncio.Event``, anyio's asyncio cancel scope and ``CancelledError``."""
+    """Return the loop's ``time``, ``asyncio.Event``, anyio's asyncio scope, ``CancelledError`` and shared deadlines."""
     # anyio.CancelScope() returns its backend's scope; that class skips the detection.
     scope_type = type(anyio.CancelScope())
+    loop = asyncio.get_running_loop()
+    cutoffs = Cutoffs(loop)
     return Primitives(
-        clock=asyncio.get_running_loop().time,
+        clock=loop.time,
         event=asyncio.Event,
         shielded_scope=functools.partial(scope_type, shield=True),
         cancelled=asyncio.CancelledError,
+        follow=cutoffs.follow,
+        unfollow=cutoffs.unfollow,
     )
 
 

@@ -7,7 +7,10 @@ from collections.abc import Callable
 
 import trio
 
-from . import Primitives
+from lifecycle._escalation import Escalation
+from lifecycle._policy import Phase
+
+from . import Primitives, Scope
 
 
 def current_scheduler() -> Callable[[Callable[[], None]], None]:
@@ -26,8 +29,26 @@ def _shielded_scope() -> trio.CancelScope:
     return trio.CancelScope(shield=True)
 
 
+def _follow(scope: Scope, escalation: Escalation) -> None:
+    # Trio keeps deadlines in one heap of its own: a deadline per scope is cheap.
+    def update() -> None:
+        scope.deadline = escalation.end(Phase.GRACEFUL)
+
+    escalation.subscribe(scope, update)
+    update()
+
+
+def _unfollow(scope: Scope, escalation: Escalation) -> None:
+    escalation.unsubscribe(scope)
+
+
 def current_primitives() -> Primitives:
     """Return ``trio.current_time``, ``trio.Event``, a shielded ``trio.CancelScope`` and ``trio.Cancelled``."""
     return Primitives(
-        clock=trio.current_time, event=trio.Event, shielded_scope=_shielded_scope, cancelled=trio.Cancelled
+        clock=trio.current_time,
+        event=trio.Event,
+        shielded_scope=_shielded_scope,
+        cancelled=trio.Cancelled,
+        follow=_follow,
+        unfollow=_unfollow,
     )
