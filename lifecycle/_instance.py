@@ -428,18 +428,18 @@ class ComponentInstance:
                 outside the event loop (the hard-exit watchdog thread).
         """
         escalation = self.escalation
-        if self._errors:
-            outcome = Outcome.FAILED
-        elif not self._done:
-            outcome = Outcome.STUBBORN
-        elif escalation is None:
-            outcome = Outcome.FINISHED
-        else:
-            outcome = Outcome.for_phase(escalation.phase_at(self.stopped_at or 0.0))
         phase = None
         if escalation is not None:
             at = self.stopped_at if self.stopped_at is not None else now
             phase = escalation.phase if at is None else escalation.phase_at(at)
+        if self._errors:
+            outcome = Outcome.FAILED
+        elif not self._done:
+            outcome = Outcome.STUBBORN
+        elif phase is None:
+            outcome = Outcome.FINISHED
+        else:
+            outcome = Outcome.for_phase(phase)  # the phase it ended in
         stage = self._errors[0][0] if self._errors else None
         return ComponentReport(
             name=self.spec.name,
@@ -771,7 +771,8 @@ class ComponentInstance:
             self.parent._live_children.pop(self, None)
         self.state = State.FAILED if self._errors else State.STOPPED
         if self.escalation is not None:
-            self.escalation.unsubscribe(self)
+            if self._subscribed:
+                self.escalation.unsubscribe(self)
             self.escalation.release()
         self._log.debug("component.stopped", component=self.path, failed=bool(self._errors))
         callbacks, self._exit_callbacks = self._exit_callbacks, ()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Callable
+from typing import final
 
 import anyio
 
@@ -25,15 +26,45 @@ def current_scheduler() -> Callable[[Callable[[], None]], None]:
     return schedule
 
 
+@final
+class _Waker:
+    """
+    A one-shot event for a single waiter, on one future.
+
+    What :class:`asyncio.Event` does for one waiter, without its deque of
+    waiters and the lock it takes to bind its loop: every component has one.
+    """
+
+    __slots__ = ("_future", "_set")
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] | None = None
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        future = self._future
+        if future is None or future.done():  # done: a cancelled earlier wait
+            future = self._future = asyncio.get_running_loop().create_future()
+        await future
+
+
 def current_primitives() -> Primitives:
-    """Return the loop's ``time``, ``asyncio.Event``, anyio's asyncio scope, ``CancelledError`` and shared deadlines."""
+    """Return the loop's ``time``, a one-shot event, anyio's asyncio scope, ``CancelledError`` and shared deadlines."""
     # anyio.CancelScope() returns its backend's scope; that class skips the detection.
     scope_type = type(anyio.CancelScope())
     loop = asyncio.get_running_loop()
     cutoffs = Cutoffs(loop)
     return Primitives(
         clock=loop.time,
-        event=asyncio.Event,
+        event=_Waker,
         shielded_scope=functools.partial(scope_type, shield=True),
         cancelled=asyncio.CancelledError,
         follow=cutoffs.follow,
