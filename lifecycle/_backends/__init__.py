@@ -24,7 +24,7 @@ Scheduler = Callable[[Callable[[], None]], None]
 
 
 class Waker(Protocol):
-    """A one-shot event: ``set()`` wakes ``wait()``; ``wait()`` is a checkpoint."""
+    """A one-shot event for one waiter: ``set()`` wakes ``wait()``, which returns at once once set."""
 
     def set(self) -> None:
         """Wake the waiter (idempotent)."""
@@ -69,7 +69,7 @@ class Scope(Protocol):
 @attrs.frozen
 class Primitives:
     """
-    The current loop's clock, one-shot event, cancel scope type and cancellation class.
+    The current loop's clock, one-shot event, cancel scope type, cancellation class and cut-offs.
 
     Resolved once per tree: anyio detects the backend again on every
     :class:`anyio.CancelScope`, :class:`anyio.Event` and
