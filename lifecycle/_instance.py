@@ -177,6 +177,7 @@ class ComponentInstance:
         "_children_reports",
         "_coro",
         "_ctx",
+        "_cut_off",
         "_done",
         "_errors",
         "_exit_callbacks",
@@ -251,6 +252,7 @@ class ComponentInstance:
         self._ctx: Context | None = None
         self._is_ready = False
         self._done = False
+        self._cut_off = False
         self._self_stopped = False
         # Tuples, not lists: most stay empty, and a shared () costs no allocation
         # (ten thousand components are ten thousand of each).
@@ -456,6 +458,7 @@ class ComponentInstance:
             stopped_at=self.stopped_at,
             task_errors=self._task_errors,
             children=self._children_reports,
+            cut_off=self._cut_off,
             phase_ends=None if escalation is None else escalation.ends,
         )
 
@@ -601,6 +604,9 @@ class ComponentInstance:
         if self._shields is not None:
             self._shields.discard(scope)
 
+    def _shield_cut_off(self, _: ShieldedScope) -> None:
+        self._cut_off = True
+
     def _subscribe(self) -> None:
         if not self._subscribed and self.escalation is not None:
             self._subscribed = True
@@ -726,6 +732,7 @@ class ComponentInstance:
             self._record(UsageError(msg), "stop")
 
     def _teardown_cut_off(self) -> None:
+        self._cut_off = True
         phase = self.escalation.phase.name if self.escalation is not None else None
         self._log.warning("component.teardown_cut_off", component=self.path, phase=phase)
 

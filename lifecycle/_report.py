@@ -135,6 +135,12 @@ class ComponentReport:
             first: their failures, teardown and background-task errors, and the
             errors of their nested components. Bounded: only the most recent
             are kept (:attr:`restarts` counts every run).
+
+        cut_off: ``True`` if its cleanup was cut short: a shielded scope of it
+            (its teardown, a ``ctx.shielded()`` block, a ``lifecycle.shielded()``
+            block in its tasks) was still running when its phase ended, by
+            deadline or by escalation. A scope's own *timeout* and
+            :meth:`~lifecycle.ShieldedScope.cancel` do not count.
     """
 
     name: str
@@ -153,6 +159,7 @@ class ComponentReport:
     children: tuple[ComponentReport, ...] = ()
     phase_ends: tuple[float, float, float] | None = None
     earlier_errors: tuple[BaseException, ...] = ()
+    cut_off: bool = False
 
     @property
     def start_duration(self) -> float | None:
@@ -201,6 +208,7 @@ class ComponentReport:
             "task_errors": [_error_dict(e) for e in self.task_errors],
             "phase_ends": _ends_dict(self.phase_ends, origin),
             "earlier_errors": [_error_dict(e) for e in self.earlier_errors],
+            "cut_off": self.cut_off,
         }
 
 
@@ -275,6 +283,26 @@ class ShutdownReport:
         """``True`` when nothing failed and nothing was stubborn."""
         return not self.failures
 
+    @property
+    def cut_off(self) -> tuple[ComponentReport, ...]:
+        """
+        The components whose cleanup was cut short by a deadline or an escalation.
+
+        .. versionadded:: 0.1.0
+        """
+        return tuple(c for c in self._flat if c.cut_off)
+
+    @property
+    def clean(self) -> bool:
+        """
+        ``True`` when the stop was :attr:`ok` and no cleanup was cut short (:attr:`cut_off`).
+
+        :func:`~lifecycle.run` exits 0 only after a clean stop.
+
+        .. versionadded:: 0.1.0
+        """
+        return self.ok and not any(c.cut_off for c in self._flat)
+
     def __getitem__(self, path: str) -> ComponentReport:
         """Return the report of the component at *path* (or with that unique name)."""
         matches = [c for c in self._flat if path in {c.path, c.name}]
@@ -294,6 +322,7 @@ class ShutdownReport:
             "detail": self.detail,
             "duration": round(self.duration, 6),
             "ok": self.ok,
+            "clean": self.clean,
             "counts": {k.value: v for k, v in self.counts.items()},
             "phase_ends": _ends_dict(self.phase_ends, self.requested_at),
             "components": [c.to_dict(origin=self.requested_at) for c in self.components],

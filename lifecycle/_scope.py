@@ -19,6 +19,7 @@ class _ScopeOwner(Protocol):
     def _shield_deadline(self, until: Phase) -> float: ...
     def _add_shield(self, scope: ShieldedScope) -> None: ...
     def _discard_shield(self, scope: ShieldedScope) -> None: ...
+    def _shield_cut_off(self, scope: ShieldedScope) -> None: ...
 
 
 current_owner: ContextVar[_ScopeOwner | None] = ContextVar("lifecycle_current_component", default=None)
@@ -36,7 +37,7 @@ class ShieldedScope:
         until: The phase whose end cuts the scope off.
     """
 
-    __slots__ = ("_owner", "_scope", "_timeout_at", "until")
+    __slots__ = ("_cancelled", "_owner", "_scope", "_timeout_at", "until")
 
     def __init__(self, until: Phase = Phase.GRACEFUL, timeout: float | None = None) -> None:
         if not isinstance(until, Phase):
@@ -49,6 +50,7 @@ class ShieldedScope:
         self._timeout_at = math.inf if timeout is None else timeout
         self._owner: _ScopeOwner | None = None
         self._scope = anyio.CancelScope(shield=True)
+        self._cancelled = False
 
     @property
     def deadline(self) -> float:
@@ -66,7 +68,8 @@ class ShieldedScope:
         return self._scope.cancel_called
 
     def cancel(self) -> None:
-        """Cut the scope off now."""
+        """Cut the scope off now (by hand: the stop does not count it as cut short)."""
+        self._cancelled = True
         self._scope.cancel()
 
     def _update(self) -> None:
@@ -90,9 +93,21 @@ class ShieldedScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        if self._owner is not None:
-            self._owner._discard_shield(self)
-        return bool(self._scope.__exit__(exc_type, exc, tb))
+        owner = self._owner
+        if owner is None:
+            return bool(self._scope.__exit__(exc_type, exc, tb))
+        owner._discard_shield(self)
+        try:
+            return bool(self._scope.__exit__(exc_type, exc, tb))
+        finally:
+            # Cut off by its phase's end (a deadline or an escalation), not by its own
+            # timeout or by hand: the component's cleanup was cut short.
+            if (
+                self._scope.cancel_called
+                and not self._cancelled
+                and owner._shield_deadline(self.until) <= self._timeout_at
+            ):
+                owner._shield_cut_off(self)
 
     async def __aenter__(self) -> ShieldedScope:
         return self.__enter__()

@@ -166,6 +166,7 @@ class TestToDict:
             "detail": "SIGTERM received",
             "duration": 2.0,
             "ok": False,
+            "clean": False,
             "counts": {"graceful": 3, "forced": 1, "failed": 1},
             "phase_ends": None,
         }
