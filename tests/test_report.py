@@ -209,6 +209,7 @@ class TestToDict:
             "task_errors": [],
             "phase_ends": None,
             "earlier_errors": [],
+            "cut_off": False,
         }
 
     def test_task_errors_are_listed(self) -> None:
