@@ -41,6 +41,7 @@ from ._process_errors import ProcessExitedError as ProcessExitedError
 from ._process_errors import ReadinessTimeoutError as ReadinessTimeoutError
 from ._report import ComponentReport as ComponentReport
 from ._report import Outcome as Outcome
+from ._report import PhaseChange as PhaseChange
 from ._report import ShutdownReport as ShutdownReport
 from ._report import State as State
 from ._report import StopReason as StopReason
@@ -81,6 +82,7 @@ __all__ = [
     "LifespanMiddleware",
     "Outcome",
     "Phase",
+    "PhaseChange",
     "Priority",
     "ProcessComponent",
     "ProcessExitedError",

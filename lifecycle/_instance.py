@@ -173,6 +173,7 @@ class ComponentInstance:
 
     __slots__ = (
         "_agen",
+        "_awaiting_children",
         "_body",
         "_children_reports",
         "_coro",
@@ -187,6 +188,7 @@ class ComponentInstance:
         "_is_ready",
         "_live_children",
         "_log",
+        "_own_escalation",
         "_prim",
         "_ready_callbacks",
         "_self_stopped",
@@ -242,6 +244,9 @@ class ComponentInstance:
         self.state = State.STARTING
         self.value: object = None
         self.escalation: Escalation | None = None
+        # True when begin_stop() derived an escalation of this instance's own (its
+        # policy is stricter): only then is it this instance's to release.
+        self._own_escalation = False
         self.started_at: float | None = None
         self.ready_at: float | None = None
         self.stop_began: float | None = None
@@ -273,6 +278,9 @@ class ComponentInstance:
         self._wake: Waker | None = None
         self._teardown_scope: Scope | None = None
         self._live_children: dict[ComponentInstance, None] | None = None
+        # How many stop_instances() calls of this component's own are waiting for
+        # instances it owns: while one is, it is not the stubborn one.
+        self._awaiting_children = 0
         # An instance created inside a component (by a supervisor) belongs to it.
         owner = current_owner.get()
         self.parent = owner if isinstance(owner, ComponentInstance) else None
@@ -384,7 +392,9 @@ class ComponentInstance:
         if self.escalation is not None or self._done:
             self.release_teardown()  # its owner stops it now: a held teardown may run
             return
-        self.escalation = escalation.restrict(self.spec.policy)
+        own = escalation.restrict(self.spec.policy)
+        self.escalation = own
+        self._own_escalation = own is not escalation
         if not self._self_stopped:
             # Its owner stops it, dependents first: a teardown held because the
             # component fails from now on (a background task) has nothing to wait for.
@@ -780,7 +790,10 @@ class ComponentInstance:
         if self.escalation is not None:
             if self._subscribed:
                 self.escalation.unsubscribe(self)
-            self.escalation.release()
+            if self._own_escalation:
+                # An escalation shared with siblings (the owner's) must keep following
+                # its parent's jumps after this one has ended.
+                self.escalation.release()
         self._log.debug("component.stopped", component=self.path, failed=bool(self._errors))
         callbacks, self._exit_callbacks = self._exit_callbacks, ()
         for callback in callbacks:
@@ -790,12 +803,44 @@ class ComponentInstance:
         return f"<ComponentInstance {self.path!r} {self.state.value}>"
 
 
-# Scheduling passes a stop gives components cut off at a phase's end to unwind
-# before it calls the ones still alive stubborn.
-_SETTLE_PASSES = 5
+# How a stop lets components cut off at a phase's end unwind before it calls the
+# ones still alive stubborn: it yields to the loop until none of them has moved
+# for _SETTLE_QUIET passes in a row, and at most _SETTLE_MAX passes in all (a
+# component that swallows cancellation in a loop moves on every pass).
+_SETTLE_QUIET = 3
+_SETTLE_MAX = 100
 
 
-async def stop_instances(  # noqa: C901, PLR0912, PLR0915 - the escalation loop reads best in one place
+def _position(instance: ComponentInstance) -> tuple[int, int] | None:
+    """Where the instance's task is suspended now (its innermost frame and instruction)."""
+    if instance.done or instance._coro is None:
+        return None
+    frames = _frames(instance._coro)
+    if not frames:
+        return None
+    frame = frames[-1]
+    return (id(frame), frame.f_lasti)
+
+
+async def _settle(alive: Sequence[ComponentInstance]) -> None:
+    """Yield until the tasks of *alive* are all ended or have stopped moving (bounded)."""
+    marks = [_position(i) for i in alive]
+    quiet = 0
+    for _ in range(_SETTLE_MAX):
+        await anyio.lowlevel.checkpoint()
+        if all(i.done for i in alive):
+            return
+        now = [_position(i) for i in alive]
+        if now == marks:
+            quiet += 1
+            if quiet >= _SETTLE_QUIET:
+                return
+        else:
+            quiet = 0
+            marks = now
+
+
+async def stop_instances(
     instances: Sequence[ComponentInstance], escalation: Escalation | None
 ) -> None:
     """
@@ -815,6 +860,19 @@ async def stop_instances(  # noqa: C901, PLR0912, PLR0915 - the escalation loop 
     if not pending:
         await anyio.lowlevel.checkpoint()
         return
+    owner = current_instance()
+    if owner is not None:
+        owner._awaiting_children += 1
+    try:
+        await _wait_stopped(pending, escalation)
+    finally:
+        if owner is not None:
+            owner._awaiting_children -= 1
+
+
+async def _wait_stopped(  # noqa: C901 - the escalation loop reads best in one place
+    pending: Sequence[ComponentInstance], escalation: Escalation | None
+) -> None:
     left = len(pending)
     all_done = anyio.Event()
 
@@ -856,9 +914,9 @@ async def stop_instances(  # noqa: C901, PLR0912, PLR0915 - the escalation loop 
                 not i.done and now >= (i.escalation or escalation).end(Phase.FORCEFUL) for i in alive
             ):
                 # Scopes cut off at this very instant have been cancelled, but their tasks
-                # have not run yet: let them unwind before anything is called stubborn.
-                for _ in range(_SETTLE_PASSES):
-                    await anyio.lowlevel.checkpoint()
+                # have not run yet (nor have the owners their children's ends woke): let
+                # them unwind before anything is called stubborn.
+                await _settle(alive)
             for instance in alive:
                 if instance.done:
                     continue
@@ -866,7 +924,7 @@ async def stop_instances(  # noqa: C901, PLR0912, PLR0915 - the escalation loop 
                 stage = warned.get(instance)
                 # A supervisor waiting for its own children is not the stubborn one:
                 # its stage advances (so the wait moves on) but it is not logged.
-                culprit = not instance.live_children()
+                culprit = not instance._awaiting_children and not instance.live_children()
                 if stage is None and now >= esc.end(Phase.FORCEFUL):
                     warned[instance] = Phase.FORCEFUL
                     if culprit:

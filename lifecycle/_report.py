@@ -13,7 +13,7 @@ import attrs
 
 from ._policy import Phase, Priority
 
-__all__ = ["ComponentReport", "Outcome", "ShutdownReport", "State", "StopReason"]
+__all__ = ["ComponentReport", "Outcome", "PhaseChange", "ShutdownReport", "State", "StopReason"]
 
 
 class State(enum.Enum):
@@ -61,6 +61,30 @@ class StopReason(enum.Enum):
     """A component failed and nothing handled it (or the tree failed to start)."""
     MAIN_EXITED = "main exited"
     """The tree's job ended: a ``main`` component returned, or the root returned."""
+
+
+@final
+@attrs.frozen
+class PhaseChange:
+    """
+    One change of phase during a tree's stop, as logged in the ``tree.phase`` event.
+
+    Attributes:
+        phase: The phase that began.
+
+        at: When it began, on the loop clock.
+
+        reason: What began it: ``"request"`` (the stop was requested by the
+            program, or :meth:`~lifecycle.RunningTree.escalate` was called), ``"signal"``
+            (a signal, under :func:`~lifecycle.run` or ``running(signals=True)``)
+            or ``"deadline"`` (the previous phase's budget ran out).
+
+    .. versionadded:: 0.1.0
+    """
+
+    phase: Phase
+    at: float
+    reason: Literal["request", "signal", "deadline"]
 
 
 def _seconds(value: float | None) -> str:
@@ -237,6 +261,9 @@ class ShutdownReport:
         phase_ends: When each phase of the tree's stop (``GRACEFUL``,
             ``FORCEFUL``, ``TERMINATE``) ended or was due to end, after any
             escalation (``math.inf``: never); ``None`` if unknown.
+
+        phase_changes: Every phase change of the stop, in order, with what
+            caused it (the ``tree.phase`` events).
     """
 
     root: str
@@ -246,6 +273,7 @@ class ShutdownReport:
     finished_at: float
     root_report: ComponentReport
     phase_ends: tuple[float, float, float] | None = None
+    phase_changes: tuple[PhaseChange, ...] = ()
     _flat: tuple[ComponentReport, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -325,6 +353,10 @@ class ShutdownReport:
             "clean": self.clean,
             "counts": {k.value: v for k, v in self.counts.items()},
             "phase_ends": _ends_dict(self.phase_ends, self.requested_at),
+            "phase_changes": [
+                {"phase": c.phase.name, "at": round(c.at - self.requested_at, 6), "reason": c.reason}
+                for c in self.phase_changes
+            ],
             "components": [c.to_dict(origin=self.requested_at) for c in self.components],
         }
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import final
+from typing import Literal, final
 
 import anyio
 import anyio.abc
@@ -20,13 +20,16 @@ from ._instance import ComponentInstance, failure_group, stop_instances
 from ._notify import notify_systemd
 from ._policy import Phase, ShutdownPolicy
 from ._progress import startup_progress_interval, watch_startup
-from ._report import ShutdownReport, State, StopReason
+from ._report import PhaseChange, ShutdownReport, State, StopReason
 from ._signals import watch_signals
 from ._spec import ComponentSpec
 
 __all__ = ["RunningTree", "as_spec", "current_tree", "running"]
 
 _log = structlog.get_logger("lifecycle")
+
+# How many paths of running components a ``tree.phase`` event lists (it counts them all).
+_RUNNING_LISTED = 50
 
 # Set in the tree's own task, so every component task of the tree inherits it.
 _current_tree: ContextVar[RunningTree] = ContextVar("lifecycle_current_tree")
@@ -89,6 +92,8 @@ class RunningTree:
         "_drain_delay",
         "_escalation",
         "_instance",
+        "_phase_changes",
+        "_phase_wake",
         "_ready_listeners",
         "_ready_or_stopped",
         "_reason",
@@ -129,6 +134,8 @@ class RunningTree:
         self._drain_cut: anyio.Event | None = None
         self._requested_at: float | None = None
         self.grace_period: float | None = None
+        self._phase_changes: list[PhaseChange] = []
+        self._phase_wake: anyio.CancelScope | None = None
 
     @property
     def stop_requested(self) -> bool:
@@ -244,10 +251,7 @@ class RunningTree:
         ``escalate(Phase.FORCEFUL)`` is what a second Ctrl-C does. Must be called
         from the event loop's thread; not a checkpoint.
         """
-        self._request(StopReason.REQUEST, f"escalated to {phase.name}")
-        assert self._escalation is not None  # noqa: S101 - set by _request
-        if self._escalation.escalate(phase):
-            _log.warning("tree.escalated", tree=self.name, phase=phase.name)
+        self._escalate(phase, "request")
 
     async def shutdown(self) -> ShutdownReport:
         """
@@ -276,6 +280,65 @@ class RunningTree:
         return self._report
 
     # -- internals ----------------------------------------------------------------
+
+    def _escalate(self, phase: Phase, reason: Literal["request", "signal"]) -> None:
+        """Jump to *phase* now; *reason* says who asked (for the ``tree.phase`` event)."""
+        detail = f"escalated to {phase.name}" if reason == "request" else f"a signal escalated to {phase.name}"
+        self._request(StopReason.SIGNAL if reason == "signal" else StopReason.REQUEST, detail)
+        assert self._escalation is not None  # noqa: S101 - set by _request
+        if self._escalation.escalate(phase):
+            self._phase_began(reason)
+
+    def _phase_began(self, reason: Literal["request", "signal", "deadline"]) -> None:
+        """Log every phase that has begun since the last one logged, as ``tree.phase``."""
+        escalation = self._escalation
+        if escalation is None:  # pragma: no cover - only called once the stop is requested
+            return
+        now = anyio.current_time()
+        if now < escalation.started_at:
+            return  # still draining: GRACEFUL has not begun
+        current = escalation.phase_at(now)
+        last = self._phase_changes[-1].phase if self._phase_changes else None
+        if last is not None and current <= last:
+            return
+        for phase in Phase:
+            if (last is None or phase > last) and phase <= current:
+                change = PhaseChange(phase=phase, at=now, reason=reason)
+                self._phase_changes.append(change)
+                running = [i.path for i in self._instance.walk_live() if not i.done]
+                # The stop's first phase is routine; a later one means cleanup is being cut off.
+                log = _log.info if phase is Phase.GRACEFUL else _log.warning
+                log(
+                    "tree.phase",
+                    tree=self.name,
+                    phase=phase.name,
+                    reason=reason,
+                    running=running[:_RUNNING_LISTED],
+                    running_count=len(running),
+                )
+        if self._phase_wake is not None:
+            self._phase_wake.cancel()  # the watcher sleeps until the next phase's end
+
+    async def _watch_phases(self, scope: anyio.CancelScope, escalation: Escalation) -> None:
+        """Log ``tree.phase`` (reason ``deadline``) when a phase ends by its deadline; until *scope* is cancelled."""
+
+        def rearm() -> None:  # a deadline moved (an escalation): sleep until the new one
+            if self._phase_wake is not None:
+                self._phase_wake.cancel()
+
+        escalation.subscribe(rearm, rearm)
+        try:
+            with scope:
+                while self._phase_changes and self._phase_changes[-1].phase is not Phase.TERMINATE:
+                    current = self._phase_changes[-1].phase
+                    wake = self._phase_wake = anyio.CancelScope(deadline=escalation.end(current))
+                    with wake:
+                        await anyio.sleep_forever()
+                    if anyio.current_time() >= escalation.end(current):
+                        self._phase_began("deadline")
+        finally:
+            self._phase_wake = None
+            escalation.unsubscribe(rearm)
 
     def _reason_text(self) -> str:
         if self._reason is None:
@@ -373,7 +436,12 @@ class RunningTree:
             escalation = self._escalation
             assert escalation is not None  # noqa: S101 - set by _request
             await self._drain(escalation)
+            reason, _ = self._reason or (StopReason.REQUEST, "")
+            self._phase_began("signal" if reason is StopReason.SIGNAL else "request")
+            watching = anyio.CancelScope()
+            task_group.start_soon(self._watch_phases, watching, escalation, name=f"lifecycle:phases:{self.name}")
             await stop_instances((instance,), escalation)
+            watching.cancel()
             reason, detail = self._reason or (StopReason.REQUEST, "")
             requested_at = escalation.started_at if self._requested_at is None else self._requested_at
             report = ShutdownReport(
@@ -384,6 +452,7 @@ class RunningTree:
                 finished_at=anyio.current_time(),
                 root_report=instance.report(),
                 phase_ends=escalation.ends,
+                phase_changes=tuple(self._phase_changes),
             )
             self._report = report
             counts = {outcome.value: n for outcome, n in report.counts.items()}

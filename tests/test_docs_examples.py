@@ -412,7 +412,7 @@ def stop_stubborn(backend: str, *, block: bool) -> tuple[int, tuple[dict[str, ob
                 proc.send_signal(signal.SIGUSR1)
                 until("tree.dump")
                 proc.send_signal(signal.SIGINT)
-                until("tree.escalated")
+                until("tree.phase", phase="FORCEFUL")
                 proc.send_signal(signal.SIGINT)
                 until("component.stubborn")
                 proc.send_signal(signal.SIGTERM)
@@ -437,7 +437,7 @@ class TestStubborn:
         """SIGINT, SIGINT, SIGINT: GRACEFUL, FORCEFUL, TERMINATE; a fourth signal is ignored."""
         _, events, _ = stop_stubborn(backend, block=False)
         assert [e["phase"] for e in logged(events, "signal.received")] == ["GRACEFUL", "FORCEFUL", "TERMINATE"]
-        assert [e["phase"] for e in logged(events, "tree.escalated")] == ["FORCEFUL", "TERMINATE"]
+        assert [e["phase"] for e in logged(events, "tree.phase")] == ["GRACEFUL", "FORCEFUL", "TERMINATE"]
         assert [e["signal"] for e in logged(events, "signal.ignored")] == ["SIGTERM"]
 
     def test_sigusr1_dumps_states_and_deadlines_during_the_stop(self, backend: str) -> None:
