@@ -840,9 +840,7 @@ async def _settle(alive: Sequence[ComponentInstance]) -> None:
             marks = now
 
 
-async def stop_instances(
-    instances: Sequence[ComponentInstance], escalation: Escalation | None
-) -> None:
+async def stop_instances(instances: Sequence[ComponentInstance], escalation: Escalation | None) -> None:
     """
     Stop *instances* concurrently and wait until all have ended (low-level).
 
@@ -870,9 +868,7 @@ async def stop_instances(
             owner._awaiting_children -= 1
 
 
-async def _wait_stopped(  # noqa: C901 - the escalation loop reads best in one place
-    pending: Sequence[ComponentInstance], escalation: Escalation | None
-) -> None:
+async def _wait_stopped(pending: Sequence[ComponentInstance], escalation: Escalation | None) -> None:
     left = len(pending)
     all_done = anyio.Event()
 
@@ -898,15 +894,7 @@ async def _wait_stopped(  # noqa: C901 - the escalation loop reads best in one p
     try:
         while not all_done.is_set():
             alive = [i for i in pending if not i.done]
-            next_at = math.inf
-            for instance in alive:
-                esc = instance.escalation or escalation
-                stage = warned.get(instance)
-                if stage is None:
-                    next_at = min(next_at, esc.end(Phase.FORCEFUL))
-                elif stage is Phase.FORCEFUL:
-                    next_at = min(next_at, esc.end(Phase.TERMINATE))
-            waiting = anyio.CancelScope(deadline=next_at)
+            waiting = anyio.CancelScope(deadline=_next_check(alive, escalation, warned))
             with waiting:
                 await all_done.wait()
             now = anyio.current_time()
@@ -918,29 +906,53 @@ async def _wait_stopped(  # noqa: C901 - the escalation loop reads best in one p
                 # them unwind before anything is called stubborn.
                 await _settle(alive)
             for instance in alive:
-                if instance.done:
-                    continue
-                esc = instance.escalation or escalation
-                stage = warned.get(instance)
-                # A supervisor waiting for its own children is not the stubborn one:
-                # its stage advances (so the wait moves on) but it is not logged.
-                culprit = not instance._awaiting_children and not instance.live_children()
-                if stage is None and now >= esc.end(Phase.FORCEFUL):
-                    warned[instance] = Phase.FORCEFUL
-                    if culprit:
-                        instance._log.warning(
-                            "component.stubborn",
-                            component=instance.path,
-                            phase=Phase.TERMINATE.name,
-                            stack="".join(instance.stack()),
-                        )
-                elif stage is Phase.FORCEFUL and now >= esc.end(Phase.TERMINATE):
-                    warned[instance] = Phase.TERMINATE
-                    if culprit:
-                        instance._log.error(
-                            "component.stubborn_past_terminate",
-                            component=instance.path,
-                            stack="".join(instance.stack()),
-                        )
+                if not instance.done:
+                    _check_stubborn(instance, instance.escalation or escalation, now, warned)
     finally:
         escalation.unsubscribe(wake)
+
+
+def _next_check(
+    alive: list[ComponentInstance], escalation: Escalation, warned: dict[ComponentInstance, Phase]
+) -> float:
+    """When the stop must next look for stubborn components: the next TERMINATE beginning or end."""
+    next_at = math.inf
+    for instance in alive:
+        esc = instance.escalation or escalation
+        stage = warned.get(instance)
+        if stage is None:
+            next_at = min(next_at, esc.end(Phase.FORCEFUL))
+        elif stage is Phase.FORCEFUL:
+            next_at = min(next_at, esc.end(Phase.TERMINATE))
+    return next_at
+
+
+def _check_stubborn(
+    instance: ComponentInstance, escalation: Escalation, now: float, warned: dict[ComponentInstance, Phase]
+) -> None:
+    """
+    Log *instance* as stubborn when TERMINATE has begun (and again past its end) while it is alive.
+
+    A component waiting for its own children is not the stubborn one: its stage
+    advances (so the stop's wait moves on) but it is not logged; the leaves that
+    hold the stop are.
+    """
+    stage = warned.get(instance)
+    culprit = not instance._awaiting_children and not instance.live_children()
+    if stage is None and now >= escalation.end(Phase.FORCEFUL):
+        warned[instance] = Phase.FORCEFUL
+        if culprit:
+            instance._log.warning(
+                "component.stubborn",
+                component=instance.path,
+                phase=Phase.TERMINATE.name,
+                stack="".join(instance.stack()),
+            )
+    elif stage is Phase.FORCEFUL and now >= escalation.end(Phase.TERMINATE):
+        warned[instance] = Phase.TERMINATE
+        if culprit:
+            instance._log.error(
+                "component.stubborn_past_terminate",
+                component=instance.path,
+                stack="".join(instance.stack()),
+            )

@@ -272,3 +272,72 @@ class TestSignalsInProcess:
         assert report["api"].outcome is Outcome.TERMINATED
         received = [(e["signal"], e["phase"]) for e in logs if e["event"] == "signal.received"]
         assert received == [("SIGTERM", "GRACEFUL"), ("SIGINT", "FORCEFUL"), ("SIGINT", "TERMINATE")]
+
+
+@pytest.mark.virtual_time
+class TestPhaseEvents:
+    """Issue 15, problem 6: a phase that ends by its deadline is logged when it ends."""
+
+    @staticmethod
+    def slow_tree(*, stubborn: bool = False) -> Supervisor:
+        tree = Supervisor("app", policy=lifecycle.ShutdownPolicy(30, 10, 5))
+
+        @tree.component
+        async def drain(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                if stubborn:  # outlives TERMINATE's beginning, so every deadline passes before the stop ends
+                    with anyio.CancelScope(shield=True):
+                        await anyio.sleep(42)
+                with ctx.shielded(until=lifecycle.Phase.FORCEFUL):
+                    await anyio.sleep(100)
+
+        return tree
+
+    async def test_deadlines_are_logged_as_they_pass(self) -> None:
+        """GRACEFUL at the request, FORCEFUL 30 s later and TERMINATE 40 s later, each with its reason."""
+        with capture_logs() as logs:
+            async with lifecycle.running(self.slow_tree(stubborn=True)) as tree:
+                await tree.ready()
+                began = anyio.current_time()
+                report = await tree.shutdown()
+        phases = [e for e in logs if e["event"] == "tree.phase"]
+        assert [(e["phase"], e["reason"], e["log_level"]) for e in phases] == [
+            ("GRACEFUL", "request", "info"),
+            ("FORCEFUL", "deadline", "warning"),
+            ("TERMINATE", "deadline", "warning"),
+        ]
+        assert phases[1]["running"] == ["app", "app/drain"]
+        assert phases[1]["running_count"] == 2
+        assert [(c.phase, c.at - began, c.reason) for c in report.phase_changes] == [
+            (lifecycle.Phase.GRACEFUL, 0, "request"),
+            (lifecycle.Phase.FORCEFUL, 30, "deadline"),
+            (lifecycle.Phase.TERMINATE, 40, "deadline"),
+        ]
+        assert report.to_dict()["phase_changes"] == [
+            {"phase": "GRACEFUL", "at": 0.0, "reason": "request"},
+            {"phase": "FORCEFUL", "at": 30.0, "reason": "deadline"},
+            {"phase": "TERMINATE", "at": 40.0, "reason": "deadline"},
+        ]
+
+    async def test_an_escalation_is_logged_with_its_reason(self) -> None:
+        """escalate() logs the phases it begins at once, reason ``request``; the deadline then moves on."""
+        with capture_logs() as logs:
+            async with lifecycle.running(self.slow_tree()) as tree:
+                await tree.ready()
+                began = anyio.current_time()
+                tree.request_shutdown()
+                await anyio.sleep(1)
+                tree.escalate(lifecycle.Phase.TERMINATE)
+                report = await tree.wait()
+        assert [(e["phase"], e["reason"]) for e in logs if e["event"] == "tree.phase"] == [
+            ("GRACEFUL", "request"),
+            ("FORCEFUL", "request"),
+            ("TERMINATE", "request"),
+        ]
+        assert report.finished_at - began == 1  # the FORCEFUL scope was cut at the escalation
+        assert report.cut_off[0].path == "app/drain"
+        assert not report.clean
+        assert report.ok
