@@ -130,6 +130,8 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
         hi = lo + 1e-3
     step = _nice_step(hi - lo)
     hi = math.ceil(hi / step - 1e-9) * step
+    if report.phase_changes and report.phase_changes[-1].at - t0 >= hi - 1e-9:
+        hi += step  # room for the label of a phase that began as the stop ended
     if lo < 0:  # a little room left of the earliest event, not a whole tick
         lo -= (hi - lo) * 0.02
     span = hi - lo
@@ -201,7 +203,7 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
                     fill_opacity=0.08,
                 )
         for phase, start in zip((Phase.FORCEFUL, Phase.TERMINATE), report.phase_ends[:2], strict=True):
-            if lo < rel(start) < hi:
+            if lo < rel(start) <= report.duration:
                 boundaries.append((phase, rel(start)))
 
     # The time axis: ticks, labels and grid lines.
@@ -220,8 +222,10 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
     if lo <= 0 <= hi:
         svg.element("line", class_="request", x1=x(0), y1=top - 22, x2=x(0), y2=top + plot_h, stroke=INK)
         svg.element("text", "request", x=x(0) + 4, y=top - 22, fill=INK, font_weight="600")
+    reasons = {change.phase: change.reason for change in report.phase_changes}
     for phase, at in boundaries:
         bx = x(at)
+        reason = reasons.get(phase)
         svg.element(
             "line",
             class_=f"boundary {phase.name.lower()}",
@@ -232,8 +236,10 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
             stroke=COLOURS[phase],
             stroke_width=1.5,
             stroke_dasharray="5 3",
+            data_reason=reason or "",
         )
-        svg.element("text", f"{phase.name} begins", x=bx + 4, y=top - 22, fill=COLOURS[phase], font_weight="600")
+        label = f"{phase.name} begins" if reason is None else f"{phase.name} begins ({reason})"
+        svg.element("text", label, x=bx + 4, y=top - 22, fill=COLOURS[phase], font_weight="600")
 
     # One row per component.
     for index, ((c, depth), label, outcome) in enumerate(zip(rows, labels, outcome_texts, strict=True)):

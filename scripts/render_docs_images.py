@@ -8,6 +8,8 @@ Render the pictures of the documentation into ``docs/_static/``.
   stop of ``lifecycle demo`` (on asyncio, so its times vary from run to run).
 - ``phases-timeline.svg``: the timeline of ``docs/examples/phases.py``, run on
   Trio's ``MockClock``, so the picture is the same on every run.
+- ``escalation-timeline.svg``: the timeline of ``docs/examples/escalation.py``
+  (a stop escalated twice), on ``MockClock`` too.
 
 Usage: ``python scripts/render_docs_images.py`` from the project root. The
 test suite checks that the committed graph and phases timeline are what this
@@ -202,6 +204,22 @@ def phases_timeline() -> str:
     return report.to_svg()
 
 
+def escalation_timeline() -> str:
+    """The timeline of docs/examples/escalation.py, escalated twice, on virtual time."""
+    _quiet()
+    escalation = load(EXAMPLES / "escalation.py")
+
+    async def main() -> lifecycle.ShutdownReport:
+        async with lifecycle.running(escalation.tree) as handle:
+            return await escalation.stop(handle)  # type: ignore[no-any-return]
+
+    with redirect_stdout(io.StringIO()):
+        report = anyio.run(
+            main, backend="trio", backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)}
+        )
+    return report.to_svg()
+
+
 def demo_timeline() -> str:
     """The timeline of a real stop of ``lifecycle demo``, stopped by its timer after a second."""
     _quiet()
@@ -220,6 +238,7 @@ def main() -> int:
     for name, draw in (
         ("tutorial-graph.svg", tutorial_graph),
         ("phases-timeline.svg", phases_timeline),
+        ("escalation-timeline.svg", escalation_timeline),
         ("demo-timeline.svg", demo_timeline),
     ):
         (STATIC / name).write_text(draw(), encoding="utf-8")

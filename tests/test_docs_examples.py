@@ -30,6 +30,7 @@ BACKENDS = ["asyncio", "trio"]
 TESTED = {
     "quickstart.py",
     "phases.py",
+    "escalation.py",
     "rollback.py",
     "embed_asyncio.py",
     "embed_trio.py",
@@ -276,6 +277,47 @@ class TestPhases:
         assert not any("snapshot written" in line for line in lines)
         assert any("component.teardown_cut_off" in line for line in lines)
         assert index_of(lines, "cache: writing a snapshot") < index_of(lines, "wal: flushed batches [")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestEscalation:
+    """Issue 15, problem 1: the third Ctrl-C cuts every scope at once, whatever its siblings did."""
+
+    @staticmethod
+    def at(lines: Sequence[str], prefix: str) -> float:
+        """The time (seconds after the request) printed on the line that starts with *prefix*."""
+        match = re.search(r"\+([0-9.]+)s", lines[index_of(lines, prefix)])
+        assert match is not None
+        return float(match.group(1))
+
+    def test_each_escalation_cuts_its_scopes_at_once(self, backend: str) -> None:
+        """The worker's batch is cut at the first escalation, the wal's flush at the second, 3.5 s early."""
+        lines = run_example("escalation.py", backend)
+        assert self.at(lines, "worker: batch cut off") == pytest.approx(0.5, abs=0.2)
+        assert self.at(lines, "wal: flush cut off") == pytest.approx(1.0, abs=0.2)
+        assert index_of(lines, "wal: flush cut off") < index_of(lines, "db: closing sockets")
+
+    def test_a_teardown_that_begins_in_terminate_runs_to_its_first_checkpoint(self, backend: str) -> None:
+        """db's synchronous close runs, its awaited goodbye is cut off at once."""
+        lines = run_example("escalation.py", backend)
+        assert not any("said goodbye" in line for line in lines)
+        assert self.at(lines, "db: teardown ended") == pytest.approx(1.0, abs=0.2)
+
+    def test_the_report_says_what_was_cut_and_why_each_phase_began(self, backend: str) -> None:
+        """Phase changes with their reasons, each component's outcome, and a stop that was not clean."""
+        lines = run_example("escalation.py", backend)
+        assert [line.split(" at ")[0] + line.rpartition(" ")[2] for line in lines if " began at " in line] == [
+            "GRACEFUL began(request)",
+            "FORCEFUL began(request)",
+            "TERMINATE began(request)",
+        ]
+        assert [line.split() for line in lines[-5:]] == [
+            ["app/worker", "forced", "cut", "off:", "True"],
+            ["app/wal", "terminated", "cut", "off:", "True"],
+            ["app/db", "terminated", "cut", "off:", "True"],
+            ["app", "terminated", "cut", "off:", "False"],
+            ["clean:", "False"],
+        ]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -62,6 +62,19 @@ class TestTimelines:
         """docs/_static/phases-timeline.svg is the phases example's stop on virtual time, drawn today."""
         assert (STATIC / "phases-timeline.svg").read_text(encoding="utf-8") == draw("phases_timeline")
 
+    def test_committed_escalation_timeline_is_todays_drawing(self) -> None:
+        """docs/_static/escalation-timeline.svg is the escalation example's stop on virtual time, drawn today."""
+        assert (STATIC / "escalation-timeline.svg").read_text(encoding="utf-8") == draw("escalation_timeline")
+
+    def test_escalation_timeline_marks_each_phase_change_with_its_reason(self) -> None:
+        """The FORCEFUL and TERMINATE boundaries sit at the escalations and say what began them."""
+        lines = [
+            (line.get("class"), line.get("data-reason"))
+            for line in svg("escalation-timeline.svg").iter(f"{SVG}line")
+            if (line.get("class") or "").startswith("boundary")
+        ]
+        assert lines == [("boundary forceful", "request"), ("boundary terminate", "request")]
+
     def test_demo_timeline_shows_the_demo_tree(self) -> None:
         """docs/_static/demo-timeline.svg has one row per component of the demo, every stop graceful."""
         rows = [g for g in svg("demo-timeline.svg").iter(f"{SVG}g") if g.get("class") == "row"]
