@@ -47,8 +47,8 @@ async def db() -> AsyncIterator[str]:
         print(f"db: teardown ended at {now()}")
 
 
-@tree.component
-async def worker(ctx: Context, db: str) -> None:
+@tree.component(depends_on=("db",))
+async def worker(ctx: Context) -> None:
     """Finishes its batch in a default scope, bounded by GRACEFUL."""
     ctx.ready()
     try:
@@ -59,8 +59,8 @@ async def worker(ctx: Context, db: str) -> None:
         print(f"worker: batch cut off at {now()}")
 
 
-@tree.component
-async def wal(ctx: Context, db: str) -> None:
+@tree.component(depends_on=("db",))
+async def wal(ctx: Context) -> None:
     """Flushes a write-ahead log in a scope bounded by FORCEFUL."""
     ctx.ready()
     try:
