@@ -167,6 +167,7 @@ class TestToDict:
             "duration": 2.0,
             "ok": False,
             "clean": False,
+            "phase_changes": [],
             "counts": {"graceful": 3, "forced": 1, "failed": 1},
             "phase_ends": None,
         }
