@@ -98,7 +98,7 @@ async def watch_signals(
                 if phase is Phase.GRACEFUL:
                     tree._request(StopReason.SIGNAL, f"{name} received")
                 else:
-                    tree.escalate(phase)
+                    tree._escalate(phase, "signal")
             else:
                 _log.warning("signal.ignored", signal=name, reason="already terminating")
             received += 1
