@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar, final, overload
@@ -544,6 +546,7 @@ class _Child:
         "restarts",
         "retired",
         "spec",
+        "started",
     )
 
     def __init__(self, spec: ComponentSpec, restart: Restart, order: int, *, dynamic: bool) -> None:
@@ -567,6 +570,8 @@ class _Child:
         self.earlier: tuple[BaseException, ...] = ()
         # Started with start_child() and not ready yet: its caller handles its start.
         self.pending = dynamic
+        # What it provided when start_child() saw it ready (boxed: None is a value).
+        self.started: tuple[object] | None = None
         # Being stopped by stop_child(); its exits are not supervision events.
         self.removing = False
 
@@ -628,6 +633,7 @@ class _Run:
     __slots__ = (
         "changed",
         "children",
+        "context",
         "ctx",
         "exited",
         "graph",
@@ -635,6 +641,7 @@ class _Run:
         "lock",
         "next_order",
         "noticed",
+        "owner",
         "random",
         "reshaped",
         "static",
@@ -681,6 +688,10 @@ class _Run:
         self.lock = anyio.Lock()
         self.stopping = False
         self.watch_scope = anyio.CancelScope()
+        # Created in the supervisor's own task: its instance, and a context in which
+        # instances created for it have it as their parent.
+        self.owner = current_instance()
+        self.context = contextvars.copy_context()
 
     # -- events ------------------------------------------------------------------
 
@@ -700,8 +711,11 @@ class _Run:
 
     def on_ready(self, instance: ComponentInstance) -> None:
         child = self._child_of(instance)
-        if child is not None:
+        if child is not None and child.pending:
+            # Its start_child() caller gets this value whatever the child does next
+            # (returns, fails, is restarted), as OTP's start_child returns {ok, Pid}.
             child.pending = False
+            child.started = (instance.value,)
         self._notify()
 
     def on_exit(self, instance: ComponentInstance) -> None:
@@ -810,7 +824,8 @@ class _Run:
             instance = children[dep].instance
             assert instance is not None  # noqa: S101 - dependencies are ready first
             values[dep] = instance.value
-        instance = ComponentInstance(
+        make = functools.partial(
+            ComponentInstance,
             spec,
             policy=self.ctx.policy,
             path=f"{self.ctx.path}/{spec.name}",
@@ -819,6 +834,10 @@ class _Run:
             restarts=child.restarts,
             gate_teardown=True,
         )
+        # An instance belongs to the component whose task creates it. start_child() may be
+        # called from outside this supervisor (the host program, another component): then
+        # create it in this supervisor's context, where the supervisor is its parent.
+        instance = make() if current_instance() is self.owner else self.context.run(make)
         if became_ready is not None:
             instance.add_ready_callback(became_ready)
         instance.add_ready_callback(self.on_ready)
@@ -904,7 +923,8 @@ class _Run:
         try:
             return await self._wait_started(child)
         except BaseException as exc:
-            if self._registered(child) and not self.stopping:
+            # Once ready, the child stays (a cancelled caller only misses its value).
+            if child.started is None and self._registered(child) and not self.stopping:
                 cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
                 why = "start_child() was cancelled" if cancelled else "it failed to start"
                 with anyio.CancelScope(shield=True):
@@ -913,6 +933,8 @@ class _Run:
 
     async def _wait_started(self, child: _Child) -> object:
         while True:
+            if child.started is not None:
+                return child.started[0]
             if not self._registered(child):
                 msg = f"Child {child.name!r} of {self.ctx.path!r} was stopped before it was ready."
                 raise StoppedError(msg)
@@ -928,15 +950,12 @@ class _Run:
                     raise StoppedError(msg)
                 if all(dep.ready() for dep in child.deps):
                     self._new_instance(child, None).start_soon(self.task_group)
-            elif not child.retired:
-                if instance.ready:
-                    return instance.value
-                if instance.done:  # it ended before it was ready
-                    errors = instance.failures()
-                    if errors:
-                        raise errors[0] if len(errors) == 1 else failure_group(f"{instance.path!r} failed", errors)
-                    msg = f"Child {instance.path!r} returned before it was ready."
-                    raise StoppedError(msg)
+            elif not child.retired and instance.done:  # it ended before it was ready
+                errors = instance.failures()
+                if errors:
+                    raise errors[0] if len(errors) == 1 else failure_group(f"{instance.path!r} failed", errors)
+                msg = f"Child {instance.path!r} returned before it was ready."
+                raise StoppedError(msg)
             await self._changes()
 
     async def stop_child(self, name: str) -> ComponentReport:
