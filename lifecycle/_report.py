@@ -24,6 +24,14 @@ class State(enum.Enum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"
+    RESTARTING = "restarting"
+    """
+    A declared component whose run ended, or is being stopped, and that its
+    supervisor will start again: only in :meth:`RunningTree.components()
+    <lifecycle.RunningTree.components>`, never the state of a run itself.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 class Outcome(enum.Enum):
@@ -135,6 +143,15 @@ class ComponentReport:
             first: their failures, teardown and background-task errors, and the
             errors of their nested components. Bounded: only the most recent
             are kept (:attr:`restarts` counts every run).
+
+        handled: Whether its failure was handled by supervision: a
+            ``TEMPORARY`` child that failed and was not restarted, by design,
+            or a failed run whose restart was still waiting when the tree
+            stopped. Its outcome stays ``FAILED`` and its error is kept, but it
+            does not make the stop fail (:attr:`ShutdownReport.failures`).
+
+    .. versionchanged:: 0.1.0
+       Added *handled*.
     """
 
     name: str
@@ -153,6 +170,7 @@ class ComponentReport:
     children: tuple[ComponentReport, ...] = ()
     phase_ends: tuple[float, float, float] | None = None
     earlier_errors: tuple[BaseException, ...] = ()
+    handled: bool = False
 
     @property
     def start_duration(self) -> float | None:
@@ -201,6 +219,7 @@ class ComponentReport:
             "task_errors": [_error_dict(e) for e in self.task_errors],
             "phase_ends": _ends_dict(self.phase_ends, origin),
             "earlier_errors": [_error_dict(e) for e in self.earlier_errors],
+            "handled": self.handled,
         }
 
 
@@ -267,12 +286,20 @@ class ShutdownReport:
 
     @property
     def failures(self) -> tuple[ComponentReport, ...]:
-        """The components that failed or were stubborn."""
-        return tuple(c for c in self._flat if c.outcome is Outcome.FAILED or c.outcome is Outcome.STUBBORN)
+        """
+        The components that failed or were stubborn.
+
+        A failure that supervision handled (:attr:`ComponentReport.handled`)
+        is not one of them: it is in :attr:`components` with its error, but it
+        did not make the stop fail.
+        """
+        return tuple(
+            c for c in self._flat if (c.outcome is Outcome.FAILED and not c.handled) or c.outcome is Outcome.STUBBORN
+        )
 
     @property
     def ok(self) -> bool:
-        """``True`` when nothing failed and nothing was stubborn."""
+        """``True`` when nothing failed (unhandled) and nothing was stubborn."""
         return not self.failures
 
     def __getitem__(self, path: str) -> ComponentReport:
@@ -342,7 +369,8 @@ class ShutdownReport:
                 cause = c.error.__cause__ if c.error.__cause__ is not None else c.error
                 # One row per component: a multi-line message is folded onto the row.
                 message = " ".join(str(cause).split())
-                error = f"{c.stage}: {type(cause).__name__}: {message}"
+                stage = f"{c.stage} (handled)" if c.handled else c.stage
+                error = f"{stage}: {type(cause).__name__}: {message}"
             elif c.task_errors:
                 # Non-critical task failures did not fail the component, but are never hidden.
                 last = c.task_errors[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import random
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar, final, overload
 
@@ -27,9 +28,10 @@ from lifecycle import (
 from lifecycle.abc import ChildInfo, Tree, TreeInfo
 from lifecycle.lowlevel import ComponentInstance, Escalation, current_instance, failure_group, stop_instances
 
+from ._errors import GaveUpError
 from ._graph import Graph, _unknown_dependency_message, build_graph
 from ._restart import RestartWindow, backoff_delay
-from ._strategy import Backoff, Intensity, Restart, Strategy
+from ._strategy import AutoShutdown, Backoff, Intensity, Restart, Strategy
 
 __all__ = ["Supervisor"]
 
@@ -44,6 +46,10 @@ _LOGGED_NAMES = 20
 # How many errors of a child's earlier runs its report keeps (memory stays flat
 # however often it restarts; ComponentReport.restarts counts every run).
 _EARLIER_ERRORS = 16
+
+# How many dynamic children that failed and ended for good (and were forgotten)
+# the supervisor's report keeps; the log has every one of them.
+_DROPPED_REPORTS = 16
 
 
 def _check_option(value: object, kind: type, what: str, owner: str) -> None:
@@ -103,8 +109,16 @@ class Supervisor:
             ``running()`` or ``run()`` is given one. Defaults to
             :meth:`~lifecycle.ShutdownPolicy.from_env` at the root.
 
+        auto_shutdown: When it stops by itself because its ``main`` children
+            returned (Erlang/OTP's ``auto_shutdown``): when any of them did
+            (the default), when all of them did, or never (``main=True``
+            children are then refused).
+
     Raises:
         ConfigurationError: An option has the wrong type or value.
+
+    .. versionchanged:: 0.1.0
+       Added *auto_shutdown*.
     """
 
     __slots__ = (
@@ -114,6 +128,7 @@ class Supervisor:
         "_restarts",
         "_running",
         "_specs",
+        "auto_shutdown",
         "backoff",
         "intensity",
         "name",
@@ -129,6 +144,7 @@ class Supervisor:
         intensity: Intensity | None = None,
         backoff: Backoff | None = None,
         policy: ShutdownPolicy | None = None,
+        auto_shutdown: AutoShutdown = AutoShutdown.ANY_SIGNIFICANT,
     ) -> None:
         raw_name: object = name  # callers without a type checker may pass anything
         if not isinstance(raw_name, str) or not raw_name or "/" in raw_name:
@@ -142,11 +158,13 @@ class Supervisor:
         _check_option(backoff, Backoff, "backoff", owner)
         if policy is not None:
             _check_option(policy, ShutdownPolicy, "policy", owner)
+        _check_option(auto_shutdown, AutoShutdown, "auto_shutdown", owner)
         self.name = name
         self.strategy = strategy
         self.intensity = intensity
         self.backoff = backoff
         self.policy = policy
+        self.auto_shutdown = auto_shutdown
         self._specs: list[ComponentSpec] = []
         self._index: dict[str, int] = {}
         self._restarts: list[Restart] = []
@@ -259,7 +277,7 @@ class Supervisor:
                 f"(adding {name or getattr(obj, '__name__', obj)!r})."
             )
             raise UsageError(msg)
-        spec = _declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
+        spec = self._declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
         if spec.name in self._index:
             msg = f"Supervisor {self.name!r} already has a component named {spec.name!r}; pass a different `name=`."
             raise ConfigurationError(msg)
@@ -408,7 +426,8 @@ class Supervisor:
             # supervisor is being cancelled: a child that failed to start or while
             # running must not be lost in the stop.
             if failures:
-                msg = f"supervisor {ctx.path!r} failed"
+                gave_up = any(isinstance(e, GaveUpError) and e.supervisor == ctx.path for e in failures)
+                msg = f"supervisor {ctx.path!r} {'gave up' if gave_up else 'failed'}"
                 raise failure_group(msg, failures)
 
     # -- dynamic children ------------------------------------------------------------
@@ -478,7 +497,7 @@ class Supervisor:
             lifecycle.ComponentError: The child failed to start.
         """
         run = self._require_run("start_child", name or getattr(obj, "__name__", obj))
-        spec = _declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
+        spec = self._declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
         spec.validate_tree()
         return await run.start_child(spec, restart)
 
@@ -513,6 +532,27 @@ class Supervisor:
         run = self._require_run("stop_child", name)
         return await run.stop_child(name)
 
+    def _declare(
+        self,
+        obj: object,
+        name: str | None,
+        depends_on: Sequence[str],
+        priority: Priority,
+        restart: Restart,
+        *,
+        main: bool,
+        policy: ShutdownPolicy | None,
+    ) -> ComponentSpec:
+        spec = _declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
+        if spec.main and self.auto_shutdown is AutoShutdown.NEVER:
+            msg = (
+                f"Supervisor {self.name!r} has `auto_shutdown=AutoShutdown.NEVER`, so its child {spec.name!r} "
+                "cannot be `main=True` (as in Erlang/OTP, significant children need auto_shutdown "
+                "any_significant or all_significant); drop `main=True` or choose another `auto_shutdown`."
+            )
+            raise ConfigurationError(msg)
+        return spec
+
     def _require_run(self, method: str, child: object) -> _Run:
         if self._active is None:
             msg = (
@@ -538,11 +578,14 @@ class _Child:
         "dynamic",
         "earlier",
         "effective",
+        "gone",
+        "handled",
         "instance",
         "order",
         "pending",
         "removing",
         "restart",
+        "restart_at",
         "restarts",
         "retired",
         "spec",
@@ -574,6 +617,16 @@ class _Child:
         self.started: tuple[object] | None = None
         # Being stopped by stop_child(); its exits are not supervision events.
         self.removing = False
+        # Its run ended and nothing in this run of the supervisor starts it again: it
+        # ended for good, it depended on a child that did, or it was a TEMPORARY
+        # member of a restart group. Until a new instance replaces it (a restart of
+        # ONE_FOR_ALL or REST_FOR_ONE starts TRANSIENT and `main` children again).
+        self.gone = False
+        # Its current run's failure was handled by supervision (restarted, or a
+        # TEMPORARY child's end): reported, but not a failure of the stop.
+        self.handled = False
+        # When its restart is due (loop time), while it waits for it.
+        self.restart_at: float | None = None
 
     @property
     def name(self) -> str:
@@ -597,6 +650,21 @@ class _Child:
             return False
         return self.restart is Restart.TEMPORARY or (self.restart is Restart.TRANSIENT and not instance.failed)
 
+    def failure_handled(self) -> bool:
+        """
+        Whether supervision handled its current run's failure, so that it does not fail the stop.
+
+        It did when it restarts the child, and always for a ``TEMPORARY`` child
+        (not ``main``) that failed while running: that child is never restarted
+        by design, even when the supervisor's stop began before it saw the end.
+        """
+        instance = self.instance
+        if instance is None or not instance.failed:
+            return False
+        if self.handled:
+            return True
+        return self.restart is Restart.TEMPORARY and not self.spec.main and instance.errors[0][0] == "run"
+
     def keep_errors(self) -> None:
         """Keep what its current run raised, before a new run replaces it."""
         if self.instance is None:
@@ -615,6 +683,8 @@ class _Child:
             if self.earlier:
                 earlier = (*self.earlier, *report.earlier_errors)[-_EARLIER_ERRORS:]
                 report = attrs.evolve(report, earlier_errors=earlier)
+            if report.outcome is Outcome.FAILED and self.failure_handled():
+                report = attrs.evolve(report, handled=True)
             return report
         # Registered with start_child() and stopped before its dependencies were ready.
         return ComponentReport(
@@ -635,9 +705,11 @@ class _Run:
         "children",
         "context",
         "ctx",
+        "dropped",
+        "ends",
         "exited",
+        "gave_up",
         "graph",
-        "handled",
         "lock",
         "next_order",
         "noticed",
@@ -675,9 +747,13 @@ class _Run:
         # Whether dynamic children changed the tree, so `graph`'s waves no longer cover it.
         self.reshaped = False
         self.window = RestartWindow(sup.intensity)
+        # The ends counted in the window (most recent last): what GaveUpError reports.
+        self.ends: deque[tuple[float, ComponentInstance]] = deque(maxlen=sup.intensity.max_restarts + 1)
+        # Set when it gave up: the error it raises, and the end that was one too many.
+        self.gave_up: tuple[GaveUpError, ComponentInstance] | None = None
+        # Reports of dynamic children that failed and were forgotten (the most recent).
+        self.dropped: deque[tuple[int, ComponentReport]] = deque(maxlen=_DROPPED_REPORTS)
         self.random = random.Random()  # noqa: S311 - jitter, not cryptography
-        # Failures supervision handled (TEMPORARY children): reported, not raised.
-        self.handled: set[ComponentInstance] = set()
         # Failed children handled before their task ended (see on_failure).
         self.noticed: set[ComponentInstance] = set()
         self.exited: list[ComponentInstance] = []
@@ -846,6 +922,9 @@ class _Run:
         child.keep_errors()
         child.instance = instance
         child.retired = False
+        child.gone = False
+        child.handled = False
+        child.restart_at = None
         return instance
 
     # -- dynamic children ----------------------------------------------------------
@@ -1026,6 +1105,13 @@ class _Run:
             batch = [c.instance for c in wave if c.instance is not None]
             await stop_instances(batch, escalation)
 
+    def _drop(self, child: _Child) -> None:
+        """Forget a dynamic child that ended for good, keeping its report if it failed."""
+        instance = child.instance
+        if instance is not None and instance.failed and instance.exit_order is not None:
+            self.dropped.append((instance.exit_order, child.report()))
+        self._forget(child)
+
     def _forget(self, child: _Child) -> None:
         if self.children.get(child.name) is not child:
             return
@@ -1037,7 +1123,6 @@ class _Run:
                 del dep.dependents[child]
         self._refresh_priorities(child.deps)
         if child.instance is not None:
-            self.handled.discard(child.instance)
             self.noticed.discard(child.instance)
         self._notify()
 
@@ -1064,19 +1149,35 @@ class _Run:
         failed = instance.failed
         if instance.spec.main:
             if failed:
-                return self._give_up(instance, "its main child failed")
-            _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)
-            self.ctx.request_stop(f"{instance.path!r} (main) returned")
-            return False
+                return self._fail(instance, "its main child failed")
+            return await self._main_returned(child, instance)
         restart = child.restart
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and not failed):
             return await self._ended_for_good(child, instance)
-        if not self.window.allow(anyio.current_time()):
-            intensity = self.sup.intensity
-            reason = f"more than {intensity.max_restarts} restarts within {intensity.within:g} s"
-            return self._give_up(instance, reason)
+        # As in Erlang/OTP, every restart counts, a PERMANENT child's normal exit too.
+        now = anyio.current_time()
+        self.ends.append((now, instance))
+        if not self.window.allow(now):
+            return self._give_up(instance, now)
         await self._restart(child, instance)
         return self.ctx.escalation is None
+
+    async def _main_returned(self, child: _Child, instance: ComponentInstance) -> bool:
+        """A ``main`` child returned: stop the supervisor, unless it waits for every ``main`` child."""
+        if self.sup.auto_shutdown is AutoShutdown.ALL_SIGNIFICANT:
+            child.gone = True
+            if self._main_left():
+                return await self._ended_for_good(child, instance)
+            detail = f"{instance.path!r}, the last main child, returned"
+        else:
+            detail = f"{instance.path!r} (main) returned"
+        _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)
+        self.ctx.request_stop(detail)
+        return False
+
+    def _main_left(self) -> bool:
+        """Whether a ``main`` child may still run (ALL_SIGNIFICANT waits for all of them)."""
+        return any(c.spec.main and not c.gone and not c.removing for c in self.children.values())
 
     async def _ended_for_good(self, child: _Child, instance: ComponentInstance) -> bool:
         """A child ended and is not restarted: stop what depends on it, then let its teardown run."""
@@ -1084,6 +1185,8 @@ class _Run:
             _log.warning("supervisor.child_ended", tree=self.ctx.path, child=instance.path, restart=child.restart.value)
         else:
             _log.info("component.finished", component=instance.path)
+        child.gone = True
+        child.handled = instance.failed
         dependents = [c for c in self._dependents_of(child) if c.instance is not None and not c.instance.done]
         if dependents:
             # They hold its value and it will not come back: they stop too, in order,
@@ -1097,24 +1200,36 @@ class _Run:
             async with self.lock:
                 for dependent in dependents:
                     dependent.retired = True
+                    dependent.gone = True
                 await self._stop_group(dependents)
         instance.release_teardown()
         if child.dynamic:
-            self._forget(child)
+            self._drop(child)
             for dependent in dependents:
                 if dependent.dynamic:
-                    self._forget(dependent)
-        elif instance.failed:
-            self.handled.add(instance)
+                    self._drop(dependent)
         main = [c for c in dependents if c.spec.main]
-        if main:
+        if main and (self.sup.auto_shutdown is AutoShutdown.ANY_SIGNIFICANT or not self._main_left()):
             self.ctx.request_stop(f"{main[0].name!r} (main) stopped: {child.name!r}, which it depends on, ended")
             return False
         return self.ctx.escalation is None
 
-    def _give_up(self, instance: ComponentInstance, reason: str) -> bool:
+    def _fail(self, instance: ComponentInstance, reason: str) -> bool:
+        """Stop the supervisor because of a failure nothing handles (a ``main`` child's)."""
         _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path, reason=reason)
         self.ctx.request_stop(f"{instance.path!r} failed ({reason})", failed=True)
+        return False
+
+    def _give_up(self, instance: ComponentInstance, now: float) -> bool:
+        """The intensity was exceeded: stop every child and fail with a GaveUpError."""
+        intensity = self.sup.intensity
+        reason = f"more than {intensity.max_restarts} restarts within {intensity.within:g} s"
+        errors = tuple(e for at, ended in self.ends if now - at < intensity.within for e in ended.failures())
+        error = GaveUpError(self.ctx.path, instance.path, reason, errors, instance.failed)
+        self.gave_up = (error, instance)
+        how = "failed" if instance.failed else "returned"
+        _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path, reason=reason, ended=how)
+        self.ctx.request_stop(f"{instance.path!r} {how} ({reason})", failed=True)
         return False
 
     def _restart_group(self, child: _Child) -> list[_Child]:
@@ -1139,22 +1254,12 @@ class _Run:
                     if not member.instance.done:
                         running.add(member)
             await self._stop_group([c for c in group if c in running])
-        # As in Erlang/OTP: a TEMPORARY child is never restarted, a TRANSIENT one
-        # only if it was still running (this restart stopped it), a PERMANENT one
-        # always; a dynamic child not ready yet still waits for its first start.
-        members = {
-            c
-            for c in group
-            if c is child
-            or c.pending
-            or c.instance is None  # never started: this is its first start
-            or c.restart is Restart.PERMANENT
-            or (c.restart is Restart.TRANSIENT and c in running)
-        }
-        for member in group:
-            if member not in members and member.dynamic:
-                self._forget(member)
+        members = self._members(child, group)
+        child.handled = failed.failed  # a failure the restart handles: not the stop's failure
         delay = self._backoff(child, failed)
+        due = anyio.current_time() + delay
+        for member in members:
+            member.restart_at = due
         error = failed.report().error
         _log.warning(
             "supervisor.restarting",
@@ -1175,6 +1280,30 @@ class _Run:
                 if member.instance is not None:
                     member.restarts += 1
             await self.start(members)
+
+    def _members(self, child: _Child, group: list[_Child]) -> set[_Child]:
+        """
+        The members of a restart group that start again; the others are gone for good.
+
+        As in Erlang/OTP (``supervisor.erl``: ``terminate_children/2``, then
+        ``start_children/2``), every member but a ``TEMPORARY`` one starts again,
+        a ``TRANSIENT`` child that had already returned included; a dynamic child
+        not ready yet still waits for its first start.
+        """
+        members = {
+            c
+            for c in group
+            if c is child
+            or c.pending
+            or c.instance is None  # never started: this is its first start
+            or c.restart is not Restart.TEMPORARY
+        }
+        for member in group:
+            if member not in members:
+                member.gone = True
+                if member.dynamic:
+                    self._drop(member)
+        return members
 
     async def _sleep(self, delay: float) -> None:
         """Wait *delay* seconds, or until the supervisor's stop begins."""
@@ -1209,19 +1338,36 @@ class _Run:
                 if batch:
                     _log.debug("tree.wave_stopping", tree=self.ctx.path, wave=number, size=len(batch))
                     await stop_instances(batch, escalation)
-        ended = sorted((c for c in self.children.values() if c.instance is not None), key=_exit_key)
-        self.ctx.report_children([c.report() for c in ended])
+        ended = [(_exit_key(c), c.report()) for c in self.children.values() if c.instance is not None]
+        # Dynamic children that failed and were forgotten stay in the report, in exit order.
+        ended.extend(((False, order), report) for order, report in self.dropped)
+        ended.sort(key=lambda pair: pair[0])
+        self.ctx.report_children([report for _, report in ended])
 
     def failures(self) -> list[BaseException]:
-        """Return every child's errors if one failed (unhandled) to start or while running, else nothing."""
+        """
+        Return the errors to raise: none, unless the supervisor gave up or a child failed unhandled.
+
+        When it gave up, its :class:`GaveUpError` (which holds the errors of the
+        runs counted in the window) and the errors of every other child. When a
+        child failed to start or while running and nothing handled it, every
+        child's errors.
+        """
         started = [
             c.instance
             for c in self.children.values()
-            if c.instance is not None and not c.retired and c.instance not in self.handled
+            if c.instance is not None and not c.retired and not c.failure_handled()
         ]
+        if self.gave_up is not None:
+            error, last = self.gave_up
+            errors: list[BaseException] = [error]
+            for instance in started:
+                if instance is not last:
+                    errors.extend(instance.failures())
+            return errors
         if not any(stage != "stop" for i in started for stage, _ in i.errors):
             return []
-        errors: list[BaseException] = []
+        errors = []
         for instance in started:
             errors.extend(instance.failures())
         return errors

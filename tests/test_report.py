@@ -208,6 +208,7 @@ class TestToDict:
             "task_errors": [],
             "phase_ends": None,
             "earlier_errors": [],
+            "handled": False,
         }
 
     def test_task_errors_are_listed(self) -> None:
