@@ -17,16 +17,25 @@ import structlog
 from lifecycle import (
     ComponentReport,
     ComponentSpec,
+    ComponentStatus,
     ConfigurationError,
     Context,
     Outcome,
     Priority,
     ShutdownPolicy,
+    State,
     StoppedError,
     UsageError,
 )
 from lifecycle.abc import ChildInfo, Tree, TreeInfo
-from lifecycle.lowlevel import ComponentInstance, Escalation, current_instance, failure_group, stop_instances
+from lifecycle.lowlevel import (
+    ComponentInstance,
+    Escalation,
+    current_instance,
+    failure_group,
+    status_of,
+    stop_instances,
+)
 
 from ._errors import GaveUpError
 from ._graph import Graph, _unknown_dependency_message, build_graph
@@ -406,6 +415,7 @@ class Supervisor:
             with anyio.CancelScope(shield=True):
                 async with anyio.create_task_group() as task_group:
                     run = self._active = _Run(self, ctx, task_group, graph)
+                    ctx.publish_children(run)
                     task_group.start_soon(run.watch_stop, name=f"lifecycle:{ctx.path}:stop-watch")
                     try:
                         if await run.start():
@@ -793,9 +803,11 @@ class _Run:
             child.pending = False
             child.started = (instance.value,)
         self._notify()
+        self.ctx.child_changed(instance.spec.name)
 
     def on_exit(self, instance: ComponentInstance) -> None:
         self._notify()
+        self.ctx.child_changed(instance.spec.name)
         if self.stopping or instance in self.noticed:
             return
         child = self._child_of(instance)
@@ -805,6 +817,7 @@ class _Run:
         self.wakeup.set()
 
     def on_failure(self, instance: ComponentInstance) -> None:
+        self.ctx.child_changed(instance.spec.name)  # called when any stop of the child begins
         # A child that failed while running begins its own stop (and a resource
         # holds its teardown): handle it now, not when its task ends.
         if not instance.failed or self.stopping:
@@ -826,6 +839,45 @@ class _Run:
             await self.ctx.stopping.wait()
             self.wakeup.set()
             self._notify()
+
+    # -- observation (lifecycle.abc.ChildStatuses) ---------------------------------------
+
+    def statuses(self) -> list[ComponentStatus]:
+        """The status of every registered child, in registration order."""
+        return [self._status(child) for child in self.children.values()]
+
+    def status(self, name: str) -> ComponentStatus | None:
+        """The status of the child *name*, or ``None``."""
+        child = self.children.get(name)
+        return None if child is None else self._status(child)
+
+    def _status(self, child: _Child) -> ComponentStatus:
+        instance = child.instance
+        if instance is None:  # a dynamic child waiting for its dependencies
+            deps = tuple(sorted({*child.spec.injected, *child.spec.depends_on}))
+            return ComponentStatus(
+                path=f"{self.ctx.path}/{child.name}",
+                name=child.name,
+                state=State.STARTING,
+                restarts=child.restarts,
+                priority=child.effective,
+                depends_on=deps,
+            )
+        status = status_of(instance)
+        if self._restarting(child, instance):
+            return attrs.evolve(status, state=State.RESTARTING, ready=False, next_attempt=child.restart_at)
+        return status
+
+    def _restarting(self, child: _Child, instance: ComponentInstance) -> bool:
+        """Whether *child*'s run ended (or is being stopped) and this supervisor starts it again."""
+        if child.gone or child.removing or self.stopping or self.ctx.escalation is not None:
+            return False
+        if child.retired:  # stopped by a restart, not replaced yet
+            return True
+        if not (instance.done or instance.failed) or instance.spec.main:
+            return False
+        # It ended or failed, and the supervisor has not handled it yet: its restart type says.
+        return child.restart is Restart.PERMANENT or (child.restart is Restart.TRANSIENT and instance.failed)
 
     # -- starting ----------------------------------------------------------------------
 
@@ -925,6 +977,7 @@ class _Run:
         child.gone = False
         child.handled = False
         child.restart_at = None
+        self.ctx.child_changed(child.name)
         return instance
 
     # -- dynamic children ----------------------------------------------------------
@@ -1187,6 +1240,7 @@ class _Run:
             _log.info("component.finished", component=instance.path)
         child.gone = True
         child.handled = instance.failed
+        self.ctx.child_changed(child.name)
         dependents = [c for c in self._dependents_of(child) if c.instance is not None and not c.instance.done]
         if dependents:
             # They hold its value and it will not come back: they stop too, in order,
@@ -1255,11 +1309,31 @@ class _Run:
                         running.add(member)
             await self._stop_group([c for c in group if c in running])
         members = self._members(child, group)
+        delay = self._schedule(child, failed, group, members)
+        await self._sleep(delay)
+        if self.ctx.escalation is not None:
+            return
+        async with self.lock:
+            members = {c for c in members if self._registered(c)}
+            for member in members:
+                if member.instance is not None:
+                    member.restarts += 1
+            await self.start(members)
+            for member in members:
+                if member.retired and member.restart_at is not None:
+                    # Not started: it waits for a dependency's own restart.
+                    member.restart_at = None
+                    self.ctx.child_changed(member.name)
+
+    def _schedule(self, child: _Child, failed: ComponentInstance, group: list[_Child], members: set[_Child]) -> float:
+        """Compute the backoff of a restart, mark its members as due then, and log it; return the delay."""
         child.handled = failed.failed  # a failure the restart handles: not the stop's failure
         delay = self._backoff(child, failed)
         due = anyio.current_time() + delay
         for member in members:
             member.restart_at = due
+        for member in group:
+            self.ctx.child_changed(member.name)
         error = failed.report().error
         _log.warning(
             "supervisor.restarting",
@@ -1271,15 +1345,7 @@ class _Run:
             delay=round(delay, 6),
             restarting=sorted(c.name for c in members),
         )
-        await self._sleep(delay)
-        if self.ctx.escalation is not None:
-            return
-        async with self.lock:
-            members = {c for c in members if self._registered(c)}
-            for member in members:
-                if member.instance is not None:
-                    member.restarts += 1
-            await self.start(members)
+        return delay
 
     def _members(self, child: _Child, group: list[_Child]) -> set[_Child]:
         """
@@ -1328,6 +1394,9 @@ class _Run:
         self.stopping = True
         self.watch_scope.cancel()
         self._notify()
+        for child in self.children.values():
+            if child.retired and not child.gone:  # no longer restarting: stopped for good
+                self.ctx.child_changed(child.name)
         async with self.lock:  # a stop_child() in progress finishes first
             if self.reshaped:
                 waves = _waves(list(self.children.values()), stop=True)
