@@ -904,20 +904,31 @@ class _Run:
                 continue
             if members is None:
                 self._log_wave(number, [c.name for c in wave])
-            pending = len(wave)
-
-            def became_ready(_: ComponentInstance) -> None:
-                nonlocal pending
-                pending -= 1
-                if not pending:  # one wake-up per wave, not one per child
-                    self.wakeup.set()
-
-            batch = [self._new_instance(c, became_ready) for c in wave]
-            for instance in batch:
-                instance.start_soon(self.task_group)
-            if not await self._wave_up(batch, first_start=members is None):
+            if not await self._wave_up(self._start_wave(wave), first_start=members is None):
                 return False
         return True
+
+    def _start_wave(self, wave: list[_Child]) -> list[ComponentInstance]:
+        """Start a new instance of every child of *wave*; one wake-up once all of them are ready or ended."""
+        pending = len(wave)
+
+        def settled(_: ComponentInstance) -> None:
+            nonlocal pending
+            pending -= 1
+            if not pending:  # one wake-up per wave, not one per child
+                self.wakeup.set()
+
+        def ended(instance: ComponentInstance) -> None:
+            # A member that ended before it was ready is settled too: without this, a
+            # restart wave where one fails to start would wait for the others forever.
+            if not instance.ready:
+                settled(instance)
+
+        batch = [self._new_instance(c, settled) for c in wave]
+        for instance in batch:
+            instance.add_exit_callback(ended)
+            instance.start_soon(self.task_group)
+        return batch
 
     async def _wave_up(self, batch: list[ComponentInstance], *, first_start: bool) -> bool:
         """Wait until every child of *batch* is ready or ended; ``False`` on a stop or first-start failure."""

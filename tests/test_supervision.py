@@ -404,6 +404,40 @@ class TestFirstStart:
         assert report.ok
 
 
+class TestRestartWaves:
+    async def test_a_member_that_fails_to_start_does_not_stall_the_wave(self) -> None:
+        """In a restart wave, one member failing to start while another becomes ready later is still handled."""
+        runs: dict[str, int] = {}
+        sup = Supervisor(strategy=Strategy.ONE_FOR_ALL, backoff=NO_DELAY, intensity=Intensity(max_restarts=1))
+
+        @sup.component
+        async def slow(ctx: lifecycle.Context) -> None:
+            runs["slow"] = runs.get("slow", 0) + 1
+            await anyio.sleep(0.5)  # ready after the other member's start failed
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        @sup.component
+        async def flaky(ctx: lifecycle.Context) -> None:
+            runs["flaky"] = runs.get("flaky", 0) + 1
+            if runs["flaky"] > 1:
+                msg = "cannot start again"
+                raise RuntimeError(msg)
+            ctx.ready()
+            await anyio.sleep(1)
+            msg = "crashed"
+            raise RuntimeError(msg)
+
+        with anyio.fail_after(60), pytest.RaisesGroup(GaveUpError) as info:
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+                await anyio.sleep_forever()
+        (error,) = info.value.exceptions
+        assert isinstance(error, GaveUpError)
+        assert [str(e.__cause__) for e in error.errors] == ["crashed", "cannot start again"]
+        assert runs == {"slow": 2, "flaky": 2}
+
+
 class TestChildrenThatEndForGood:
     async def test_dependents_of_a_temporary_child_stop_before_its_teardown(self) -> None:
         """A TEMPORARY resource that fails: its dependents stop first, for good, then it tears down."""
