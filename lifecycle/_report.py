@@ -17,7 +17,17 @@ __all__ = ["ComponentReport", "Outcome", "ShutdownReport", "State", "StopReason"
 
 
 class State(enum.Enum):
-    """The life of a component: ``STARTING -> RUNNING -> STOPPING -> STOPPED``, or ``FAILED``."""
+    """
+    The life of a component: ``STARTING -> RUNNING -> STOPPING -> STOPPED``, or ``FAILED``.
+
+    ``RESTARTING`` is the state of a declared component whose run ended, or is
+    being stopped, and that its supervisor starts again; it appears only in
+    :meth:`RunningTree.components() <lifecycle.RunningTree.components>`, never
+    as the state of a run itself.
+
+    .. versionchanged:: 0.1.0
+       Added ``RESTARTING``.
+    """
 
     STARTING = "starting"
     RUNNING = "running"
@@ -25,13 +35,6 @@ class State(enum.Enum):
     STOPPED = "stopped"
     FAILED = "failed"
     RESTARTING = "restarting"
-    """
-    A declared component whose run ended, or is being stopped, and that its
-    supervisor will start again: only in :meth:`RunningTree.components()
-    <lifecycle.RunningTree.components>`, never the state of a run itself.
-
-    .. versionadded:: 0.1.0
-    """
 
 
 class Outcome(enum.Enum):
