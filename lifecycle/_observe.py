@@ -33,7 +33,7 @@ __all__ = ["ChildStatuses", "ComponentStatus", "Observers", "Subscription", "col
 
 _log = structlog.get_logger("lifecycle")
 
-StatusCallback = Callable[["ComponentStatus"], None]
+StatusCallback = Callable[["ComponentStatus"], object]
 
 # States in which a component holds readiness back: it is on its way up or down.
 _TRANSITIONS = frozenset({State.STARTING, State.STOPPING, State.RESTARTING})

@@ -422,7 +422,7 @@ class RunningTree:
         """
         return collect_statuses(self._instance)
 
-    def subscribe_components(self, callback: Callable[[ComponentStatus], None]) -> Subscription:
+    def subscribe_components(self, callback: Callable[[ComponentStatus], object]) -> Subscription:
         """
         Call *callback(status)* each time a component's state changes, until cancelled.
 
