@@ -434,7 +434,8 @@ class RunningTree:
         moment of the change, inside the code that made it: it must be quick
         and must not block; to await something, hand the status to a task
         (a memory object stream). An exception it raises is logged
-        (``tree.subscriber_failed``) and the subscription goes on.
+        (``tree.subscriber_failed``) and the subscription goes on. Not a
+        checkpoint; the callbacks start with the next change.
 
         Returns:
             The subscription; :meth:`Subscription.cancel() <lifecycle.Subscription.cancel>`
