@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 from collections.abc import AsyncIterator, Callable
 
 import anyio
@@ -227,6 +228,18 @@ class TestIntensity:
         assert tree.report is not None
         assert not tree.report.ok
         assert tree.report.reason is lifecycle.StopReason.FAILURE
+
+    def test_gave_up_error_pickles(self) -> None:
+        """A GaveUpError survives pickling with its attributes (to hand it to another process)."""
+        cause = ComponentError("root/db", "run", RuntimeError("lost"))
+        error = GaveUpError("root", "root/db", "more than 0 restarts within 5 s", (cause,), failed=True)
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
+        assert (copy.supervisor, copy.child, copy.reason, copy.failed) == ("root", "root/db", error.reason, True)
+        assert str(copy) == str(error)
+        assert str(copy) == (
+            "supervisor 'root' gave up after 'root/db' failed: more than 0 restarts within 5 s; "
+            "last error: component 'root/db' failed: RuntimeError: lost"
+        )
 
     async def test_a_nested_supervisor_that_gives_up_on_normal_exits_is_restarted(self) -> None:
         """A nested supervisor giving up after normal exits is a failed child: its parent restarts it."""
