@@ -26,6 +26,8 @@ from ._gather import gather as gather
 from ._health import HealthServer as HealthServer
 from ._lock import AlreadyRunningError as AlreadyRunningError
 from ._lock import InstanceLock as InstanceLock
+from ._observe import ComponentStatus as ComponentStatus
+from ._observe import Subscription as Subscription
 from ._policy import Phase as Phase
 from ._policy import Priority as Priority
 from ._policy import ShutdownPolicy as ShutdownPolicy
@@ -72,6 +74,7 @@ __all__ = [
     "ComponentError",
     "ComponentReport",
     "ComponentSpec",
+    "ComponentStatus",
     "ConfigurationError",
     "Context",
     "EnvironScope",
@@ -102,6 +105,7 @@ __all__ = [
     "StopReason",
     "StoppedError",
     "Style",
+    "Subscription",
     "TaskHandle",
     "UsageError",
     "call_with_timeout",

@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from ._childenv import child_environment
 from ._errors import LifecycleError
 from ._groups import check_argv, reap_and_sweep, signal_group
 from ._probes import _check_timeout
@@ -123,7 +124,11 @@ async def run_command(
 
         input: Bytes written to its stdin, which is then closed.
 
-        env: Its whole environment; ``None`` inherits this process's.
+        env: Its whole environment, passed as it is; ``None`` inherits this
+            process's environment without systemd's per-service variables
+            (``NOTIFY_SOCKET``, ``WATCHDOG_USEC``, ``WATCHDOG_PID``,
+            ``LISTEN_FDS``, ``LISTEN_PID``, ``LISTEN_FDNAMES``), which
+            describe this process, not the command.
 
         cwd: Its working directory.
 
@@ -154,7 +159,7 @@ async def run_command(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
-            env=env,
+            env=child_environment(env),
             start_new_session=True,
         )
     stdout, stderr = bytearray(), bytearray()

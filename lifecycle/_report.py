@@ -17,13 +17,24 @@ __all__ = ["ComponentReport", "Outcome", "PhaseChange", "ShutdownReport", "State
 
 
 class State(enum.Enum):
-    """The life of a component: ``STARTING -> RUNNING -> STOPPING -> STOPPED``, or ``FAILED``."""
+    """
+    The life of a component: ``STARTING -> RUNNING -> STOPPING -> STOPPED``, or ``FAILED``.
+
+    ``RESTARTING`` is the state of a declared component whose run ended, or is
+    being stopped, and that its supervisor starts again; it appears only in
+    :meth:`RunningTree.components() <lifecycle.RunningTree.components>`, never
+    as the state of a run itself.
+
+    .. versionchanged:: 0.1.0
+       Added ``RESTARTING``.
+    """
 
     STARTING = "starting"
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"
+    RESTARTING = "restarting"
 
 
 class Outcome(enum.Enum):
@@ -165,6 +176,12 @@ class ComponentReport:
             block in its tasks) was still running when its phase ended, by
             deadline or by escalation. A scope's own *timeout* and
             :meth:`~lifecycle.ShieldedScope.cancel` do not count.
+
+        handled: Whether its failure was handled by supervision: a
+            ``TEMPORARY`` child that failed and was not restarted, by design,
+            or a failed run whose restart was still waiting when the tree
+            stopped. Its outcome stays ``FAILED`` and its error is kept, but it
+            does not make the stop fail (:attr:`ShutdownReport.failures`).
     """
 
     name: str
@@ -184,6 +201,7 @@ class ComponentReport:
     phase_ends: tuple[float, float, float] | None = None
     earlier_errors: tuple[BaseException, ...] = ()
     cut_off: bool = False
+    handled: bool = False
 
     @property
     def start_duration(self) -> float | None:
@@ -233,6 +251,7 @@ class ComponentReport:
             "phase_ends": _ends_dict(self.phase_ends, origin),
             "earlier_errors": [_error_dict(e) for e in self.earlier_errors],
             "cut_off": self.cut_off,
+            "handled": self.handled,
         }
 
 
@@ -303,12 +322,20 @@ class ShutdownReport:
 
     @property
     def failures(self) -> tuple[ComponentReport, ...]:
-        """The components that failed or were stubborn."""
-        return tuple(c for c in self._flat if c.outcome is Outcome.FAILED or c.outcome is Outcome.STUBBORN)
+        """
+        The components that failed or were stubborn.
+
+        A failure that supervision handled (:attr:`ComponentReport.handled`)
+        is not one of them: it is in :attr:`components` with its error, but it
+        did not make the stop fail.
+        """
+        return tuple(
+            c for c in self._flat if (c.outcome is Outcome.FAILED and not c.handled) or c.outcome is Outcome.STUBBORN
+        )
 
     @property
     def ok(self) -> bool:
-        """``True`` when nothing failed and nothing was stubborn."""
+        """``True`` when nothing failed (unhandled) and nothing was stubborn."""
         return not self.failures
 
     @property
@@ -403,7 +430,8 @@ class ShutdownReport:
                 cause = c.error.__cause__ if c.error.__cause__ is not None else c.error
                 # One row per component: a multi-line message is folded onto the row.
                 message = " ".join(str(cause).split())
-                error = f"{c.stage}: {type(cause).__name__}: {message}"
+                stage = f"{c.stage} (handled)" if c.handled else c.stage
+                error = f"{stage}: {type(cause).__name__}: {message}"
             elif c.task_errors:
                 # Non-critical task failures did not fail the component, but are never hidden.
                 last = c.task_errors[-1]

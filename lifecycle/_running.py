@@ -18,6 +18,7 @@ from ._errors import ConfigurationError, StoppedError
 from ._escalation import Escalation
 from ._instance import ComponentInstance, failure_group, stop_instances
 from ._notify import notify_systemd
+from ._observe import ComponentStatus, Observers, Subscription, collect_statuses
 from ._policy import Phase, ShutdownPolicy
 from ._progress import startup_progress_interval, watch_startup
 from ._report import PhaseChange, ShutdownReport, State, StopReason
@@ -470,6 +471,51 @@ class RunningTree:
                 listener()
             if self._signal_scope is not None:
                 self._signal_scope.cancel()
+
+    # -- observation -----------------------------------------------------------------
+
+    def components(self) -> tuple[ComponentStatus, ...]:
+        """
+        Return every component of the tree with its state, as it is now.
+
+        The root comes first, then each component's children after it (depth
+        first), in registration order. A supervisor lists all of its declared
+        children, not only the running ones: a child waiting for its restart is
+        ``RESTARTING`` (with the error that ended its run and when its next
+        start is due), one that ended for good is ``STOPPED`` or ``FAILED``, a
+        dynamic child waiting for its dependencies is ``STARTING``. Children of
+        a nested supervisor that is not running are not listed. Not a
+        checkpoint; O(components).
+
+        .. versionadded:: 0.1.0
+        """
+        return collect_statuses(self._instance)
+
+    def subscribe_components(self, callback: Callable[[ComponentStatus], object]) -> Subscription:
+        """
+        Call *callback(status)* each time a component's state changes, until cancelled.
+
+        The status is the component's new one, as :meth:`components` would
+        list it: starting, ready (``RUNNING``), stopping, waiting for a restart
+        (``RESTARTING``), ended. A child that leaves the tree (``stop_child()``,
+        a dynamic child that ended for good) is last reported ``STOPPED`` or
+        ``FAILED``. The callback runs in the event loop's thread, at the
+        moment of the change, inside the code that made it: it must be quick
+        and must not block; to await something, hand the status to a task
+        (a memory object stream). An exception it raises is logged
+        (``tree.subscriber_failed``) and the subscription goes on. Not a
+        checkpoint; the callbacks start with the next change.
+
+        Returns:
+            The subscription; :meth:`Subscription.cancel() <lifecycle.Subscription.cancel>`
+            ends it, and so does leaving it as a context manager.
+
+        .. versionadded:: 0.1.0
+        """
+        context = self._instance.ctx
+        if context._observers is None:
+            context._observers = Observers(self._instance)
+        return context._observers.add(callback)
 
 
 @asynccontextmanager

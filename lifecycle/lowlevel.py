@@ -16,6 +16,7 @@ from ._instance import current_instance as current_instance
 from ._instance import failure_group as failure_group
 from ._instance import flatten_failures as flatten_failures
 from ._instance import stop_instances as stop_instances
+from ._observe import status_of as status_of
 from ._util import fixup_module_metadata
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "current_instance",
     "failure_group",
     "flatten_failures",
+    "status_of",
     "stop_instances",
 ]
 
