@@ -24,6 +24,8 @@ from lifecycle._backends._cutoffs import Cutoffs
 from lifecycle.lowlevel import Escalation
 from supervisors import Supervisor
 
+pytestmark = pytest.mark.real_time
+
 SHORT = ShutdownPolicy(graceful=0.2, forceful=30.0, terminate=30.0)
 LONG = ShutdownPolicy(graceful=60.0, forceful=30.0, terminate=30.0)
 # Far above the 0.2 s budget, far below the 60 s one: a loaded machine stays inside.

@@ -79,6 +79,7 @@ class TestWaitForPort:
             async with listener:
                 await done.wait()
 
+    @pytest.mark.real_time
     async def test_times_out(self) -> None:
         """Nothing listening: TimeoutError after the timeout."""
         with pytest.raises(TimeoutError, match=r"127\.0\.0\.1:\d+ did not accept a TCP connection within 0.2 s"):
@@ -108,6 +109,7 @@ class TestWaitForSocket:
                 async with await anyio.create_unix_listener(path):
                     await done.wait()
 
+    @pytest.mark.real_time
     async def test_times_out(self) -> None:
         """No socket: TimeoutError naming the path."""
         with pytest.raises(TimeoutError, match=r"did not accept a connection within 0\.1 s"):
@@ -132,6 +134,7 @@ class TestWaitForExit:
             await done.wait()
             assert await process.wait() == -9
 
+    @pytest.mark.real_time
     async def test_times_out_on_a_running_process(self) -> None:
         """A process still running after the timeout: TimeoutError; it is not touched."""
         process = await anyio.open_process([PY, "-c", "import time; time.sleep(60)"], stdin=subprocess.DEVNULL)

@@ -143,6 +143,7 @@ class TestConfiguration:
         assert repr(sup.children[0].target) == "<ProcessComponent 'env' argv=['/usr/bin/env', 'true']>"
 
 
+@pytest.mark.real_time
 class TestStop:
     async def test_child_that_exits_on_sigterm_stops_gracefully(self) -> None:
         """GRACEFUL sends SIGTERM to the group; a child that exits on it stops gracefully and is reaped."""
@@ -290,6 +291,7 @@ time.sleep(60)
 
 
 class TestNoOrphans:
+    @pytest.mark.real_time
     async def test_grandchild_ignoring_sigterm_is_killed_at_terminate(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """The stop lasts until the whole group has exited: a grandchild ignoring SIGTERM gets SIGKILL."""
         async with open_beacon(monkeypatch) as beacon:
@@ -400,6 +402,7 @@ class TestReadiness:
         names = [(e["event"], e.get("line")) for e in logs if e["event"] in {"process.output", "process.ready"}]
         assert names.index(("process.ready", None)) > names.index(("process.output", "listening on port 1234"))
 
+    @pytest.mark.real_time
     async def test_line_on_the_other_stream_does_not_count(self) -> None:
         """ReadyOnLine(stream='stderr') ignores stdout; the start times out."""
         child = ProcessComponent(script(WAITS), ready=ReadyOnLine("ready", stream="stderr"), ready_timeout=0.3)
@@ -448,6 +451,7 @@ class TestReadiness:
         lines = {e["component"]: e["line"] for e in events(logs, "process.output") if e["line"] != "ready"}
         assert lines == {"root/child": "None None", "root/given": "mine 1"}
 
+    @pytest.mark.real_time
     async def test_readiness_timeout_is_a_start_failure(self) -> None:
         """Not ready in time: ReadinessTimeoutError with the last output; the child is stopped and reaped."""
         code = """

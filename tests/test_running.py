@@ -104,6 +104,7 @@ class TestHandle:
                 await anyio.sleep_forever()
         assert [type(e) for e in info.value.exceptions] == [ComponentError]
 
+    @pytest.mark.real_time
     async def test_host_cancellation_stops_the_tree_in_order(self) -> None:
         """Cancelling the code around running() stops the tree in order, then the cancellation propagates."""
         rec = Recorder()
