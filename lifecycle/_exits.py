@@ -107,7 +107,7 @@ def _requested_code(error: BaseException) -> tuple[int, str | None]:
     if code is None:
         return ExitCode.OK, None
     if isinstance(code, int):
-        return code, None
+        return int(code), None  # int(): SystemExit(True) is 1
     return ExitCode.FAILURE, str(code)  # like the interpreter: print it, exit 1
 
 

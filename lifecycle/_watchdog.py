@@ -262,13 +262,18 @@ class Watchdog:
         return None
 
     def _stuck(self, now: float) -> bool:
-        """Whether the loop has not run a callback sent at least :data:`UNRESPONSIVE` seconds ago."""
+        """
+        Whether the loop has not run for :data:`UNRESPONSIVE` seconds.
+
+        It has not if a callback sent that long ago is still waiting, or, when the
+        loop is watched, if its heartbeat is that old.
+        """
+        waited = 0.0
         with self._lock:
-            if not self._pending:
-                return False
-            waited = now - self._pending[0][1]
-        if self._blocked_after:
-            # The heartbeat says since when, if the loop was blocked before the callback was sent.
+            if self._pending:
+                waited = now - self._pending[0][1]
+            watched = self._blocked_after > 0 and self._schedule is not None
+        if watched:
             waited = max(waited, now - self._beat)
         return waited >= UNRESPONSIVE
 
