@@ -54,6 +54,9 @@ HANDLED_SIGNALS: tuple[signal.Signals, ...] = (*STOP_SIGNALS, *((DUMP_SIGNAL,) i
 
 Handler = Callable[[int, FrameType | None], object]
 
+# Signals whose inherited SIG_IGN is a request to keep ignoring them (nohup).
+_RESPECT_IGNORED = frozenset(s for s in STOP_SIGNALS if s.name == "SIGHUP")
+
 
 def stop_step(count: int) -> tuple[Phase, str] | None:
     """
@@ -113,6 +116,10 @@ def handling_signals(
     default action. With *then_ignore*, the signals are ignored after the block
     instead (a program that exits right after).
 
+    A SIGHUP that is ignored already stays ignored: ``nohup`` asked for the
+    program to survive its terminal. (SIGINT and SIGTERM are taken over even
+    when ignored, as asyncio's and Trio's own handling would.)
+
     The signal mask is left alone: a blocked signal would stay blocked in every
     child process started meanwhile.
 
@@ -123,6 +130,8 @@ def handling_signals(
     previous: dict[signal.Signals, object] = {}
     try:
         for signum in signums:
+            if signum in _RESPECT_IGNORED and signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # `nohup`: the program was asked to survive its terminal
             previous[signum] = signal.signal(signum, handler)
     except ValueError:
         for signum, old in previous.items():

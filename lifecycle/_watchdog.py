@@ -6,6 +6,7 @@ import collections
 import math
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -23,7 +24,8 @@ from ._blocking import blocked_in
 from ._escalation import Escalation
 from ._exits import ExitCode, print_err
 from ._policy import Phase, ShutdownPolicy
-from ._report import ComponentReport, ShutdownReport, StopReason
+from ._process import ProcessComponent
+from ._report import ComponentReport, Outcome, ShutdownReport, StopReason
 from ._reporting import report_error
 from ._signals import (
     DUMP_SIGNAL,
@@ -365,14 +367,20 @@ class Watchdog:
         if tree.report is not None:
             return tree.report
         loop_now = now + self._offset
-        escalation = tree.escalation
+        escalation, own = tree.escalation, self._own
+        ends: tuple[float, float, float] | None = None
+        if own is not None:
+            # The loop may not have seen the latest signals: the thread's own deadlines count too.
+            g, f, t = own.ends
+            ends = (g + self._offset, f + self._offset, t + self._offset)
+            requested = own.started_at + self._offset
         if escalation is not None:
-            requested, ends = escalation.started_at, escalation.ends
-        elif self._own is not None:  # the loop never got to the first signal
-            requested = self._own.started_at + self._offset
-            ends = (*(end + self._offset for end in self._own.ends),)  # type: ignore[assignment]
-        else:  # pragma: no cover - a hard exit always follows a stop request
-            requested, ends = loop_now, None
+            requested = escalation.started_at
+            g, f, t = escalation.ends
+            ends = (g, f, t) if ends is None else (min(g, ends[0]), min(f, ends[1]), min(t, ends[2]))
+        elif own is None:  # pragma: no cover - a hard exit always follows a stop request
+            requested = loop_now
+        floor = None if own is None else own.phase_at(now)
         if tree._reason is not None:
             reason, detail = tree._reason
         elif self._signals:
@@ -385,7 +393,7 @@ class Watchdog:
             detail=detail,
             requested_at=min(requested, loop_now),
             finished_at=loop_now,
-            root_report=_snapshot(tree._instance, loop_now),
+            root_report=_snapshot(tree._instance, loop_now, floor),
             phase_ends=ends,
         )
 
@@ -415,6 +423,7 @@ class Watchdog:
                 _log.critical("component.stubborn", component=stuck.path, stack="".join(stuck.stack()))
             if loop_stack:
                 _log.critical("loop.stack", stack=loop_stack, **blocked_in(frame))
+            _kill_process_groups(live)
             if tree is not None:
                 report = _retrying(lambda: self._report_now(tree, now))
                 print_err(str(report))
@@ -428,6 +437,18 @@ class Watchdog:
             os._exit(ExitCode.TERMINATED)
 
 
+def _kill_process_groups(live: list[ComponentInstance]) -> None:  # pragma: no cover - called by the hard exit
+    """SIGKILL the process group of every child process still running: nothing else will stop it now."""
+    for instance in live:
+        pid = instance.value
+        if isinstance(instance.spec.target, ProcessComponent) and instance.ready and isinstance(pid, int):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                continue  # gone already
+            _log.critical("process.killed", component=instance.path, pid=pid, signal="SIGKILL")
+
+
 def _retrying(read: Callable[[], T]) -> T:  # pragma: no cover - called by the hard exit
     """Call *read*, again if the loop's thread changed what it reads meanwhile (a set resized)."""
     for _ in range(9):
@@ -438,8 +459,16 @@ def _retrying(read: Callable[[], T]) -> T:  # pragma: no cover - called by the h
     return read()
 
 
-def _snapshot(instance: ComponentInstance, now: float) -> ComponentReport:
-    """Report *instance* and its live children as they are at loop time *now*."""
+def _snapshot(instance: ComponentInstance, now: float, floor: Phase | None) -> ComponentReport:
+    """
+    Report *instance* and its live children as they are at loop time *now*.
+
+    A stubborn component is in phase *floor* at least: the signals that the
+    blocked loop never got to escalated its stop that far.
+    """
     report = instance.report(now=now)
-    live = tuple(_snapshot(child, now) for child in instance.live_children())
-    return attrs.evolve(report, children=report.children + live)
+    live = tuple(_snapshot(child, now, floor) for child in instance.live_children())
+    phase = report.phase
+    if report.outcome is Outcome.STUBBORN and phase is not None and floor is not None and floor > phase:
+        phase = floor
+    return attrs.evolve(report, phase=phase, children=report.children + live)

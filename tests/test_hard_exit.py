@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from childprocs import wait_gone
 
 from lifecycle import ExitCode
 
@@ -28,12 +29,13 @@ import anyio, lifecycle
 from supervisors import Supervisor
 
 tree = Supervisor("svc")
+tree.add(lifecycle.ProcessComponent(["sleep", "600"]), name="child")
 
 @tree.component
 async def db():
     yield "db"
 
-@tree.component
+@tree.component(depends_on=("child",))
 async def blocker(ctx: lifecycle.Context, db: str) -> None:
     ctx.ready()
     print("ready", flush=True)
@@ -114,6 +116,9 @@ class TestBlockedLoop:
         data = json.loads(report.read_text())
         assert data["reason"] == "signal"
         assert {c["path"]: c["outcome"] for c in data["components"]}["svc/blocker"] == "stubborn"
+        (child,) = [e["pid"] for e in events if e["event"] == "process.started"]
+        assert [e["pid"] for e in events if e["event"] == "process.killed"] == [child]
+        wait_gone(child)
 
     def test_three_signals_end_it_at_once(self, tmp_path: Path, backend: str, block: str) -> None:
         """SIGTERM, SIGINT, SIGINT while the loop is blocked: exit 3 well before the 15 s budget, report written."""
@@ -153,4 +158,4 @@ def test_sigusr1_dumps_a_blocked_tree_from_the_watchdog(tmp_path: Path, backend:
     assert proc.returncode == ExitCode.TERMINATED
     assert dump["loop_blocked"] is True
     stacks = {c["component"]: c["stack"] for c in dump["components"]}
-    assert set(stacks) == {"svc", "svc/db", "svc/blocker"}
+    assert set(stacks) == {"svc", "svc/db", "svc/child", "svc/blocker"}

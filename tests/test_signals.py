@@ -247,6 +247,19 @@ class TestHandlers:
         assert codes == [ExitCode.USAGE]
         assert "pass `signals=False`" in capsys.readouterr().err
 
+    def test_an_ignored_sighup_stays_ignored(self) -> None:
+        """Under nohup (SIGHUP ignored), the handling leaves SIGHUP ignored and takes SIGTERM."""
+        before = (signal.getsignal(signal.SIGHUP), signal.getsignal(signal.SIGTERM))
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            with handling_signals([signal.SIGHUP, signal.SIGTERM], lambda *_: None):
+                assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+                assert signal.getsignal(signal.SIGTERM) is not before[1]
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is before[1]
+        finally:
+            signal.signal(signal.SIGHUP, before[0])
+
     def test_then_ignore_leaves_the_signals_ignored(self) -> None:
         """With then_ignore, the signals are ignored after the block (a command about to exit)."""
         before = signal.getsignal(signal.SIGHUP)
