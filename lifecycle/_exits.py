@@ -41,7 +41,7 @@ class ExitCode(enum.IntEnum):
     A component that raises :exc:`SystemExit` or :exc:`KeyboardInterrupt`
     asks for the process to end: the tree stops in order, and the process
     exits with the code the exception carries (``SystemExit(None)`` is 0, a
-    string is printed and gives 1, as with :func:`sys.exit`), or 130 for
+    string is printed and gives 1, as with ``sys.exit()``), or 130 for
     :exc:`KeyboardInterrupt`, the code of a shell job stopped by Ctrl-C. A
     requested 0 only stands when the stop is otherwise clean: after another
     failure it becomes 1, after a cut-short cleanup 4, so 0 always means a
