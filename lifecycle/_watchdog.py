@@ -227,10 +227,13 @@ class Watchdog:
             if message is _CLOSE:
                 return
             now = time.monotonic()
-            if isinstance(message, int):
-                self._received(message, now)
-            if self._blocked_after and self._schedule is not None:
-                self._check_loop(now)
+            try:
+                if isinstance(message, int):
+                    self._received(message, now)
+                if self._blocked_after and self._schedule is not None:
+                    self._check_loop(now)
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any bug: it ends the process
+                report_error("watchdog.failed", exc)
             why = self._due(now)
             if why is not None:
                 self._hard_exit(why, now)
