@@ -67,13 +67,20 @@ def stop_step(count: int) -> tuple[Phase, str] | None:
     return _STEPS[count - 1] if 1 <= count <= len(_STEPS) else None
 
 
-def log_stop_signal(name: str, count: int) -> Phase | None:
-    """Log the *count*-th stop signal (``signal.received`` or ``signal.ignored``); return its phase."""
+def log_stop_signal(name: str, count: int, *, stopping: bool = False) -> Phase | None:
+    """
+    Log the *count*-th stop signal (``signal.received`` or ``signal.ignored``); return its phase.
+
+    *stopping*: the tree is stopping already (by itself), so a first signal
+    changes nothing, and says so.
+    """
     step = stop_step(count)
     if step is None:
         _log.warning("signal.ignored", signal=name, reason="already terminating")
         return None
     phase, what = step
+    if phase is Phase.GRACEFUL and stopping:
+        what = "already stopping; send the signal again (Ctrl-C) to force"
     _log.warning("signal.received", signal=name, phase=phase.name, next=what)
     return phase
 
@@ -219,7 +226,7 @@ async def watch_signals(
             log_dump(tree, name)
             return
         received += 1
-        phase = log_stop_signal(name, received)
+        phase = log_stop_signal(name, received, stopping=tree.stop_requested)
         if phase is not None:
             act_on_stop_signal(tree, phase, name)
 

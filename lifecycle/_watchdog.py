@@ -298,8 +298,9 @@ class Watchdog:
                 return
             self._signals.append(name)
             count = len(self._signals)
-            drain = 0.0 if self._tree is None else self._tree.drain_delay
-        phase = log_stop_signal(name, count)
+            tree = self._tree
+        drain = 0.0 if tree is None else tree.drain_delay
+        phase = log_stop_signal(name, count, stopping=tree is not None and tree.stop_requested)
         if phase is None:
             return
         if self._own is None:

@@ -126,6 +126,20 @@ class TestStopSignals:
                 report = await tree.wait()
         assert report.detail == "SIGINT received"
 
+    async def test_a_first_signal_during_a_stop_says_it_changes_nothing(
+        self, watchdog_factory: Callable[..., Watchdog]
+    ) -> None:
+        """The tree already stopping by itself: the first signal is logged as changing nothing, the second forces."""
+        watchdog = watchdog_factory()
+        with capture_logs() as logs, anyio.fail_after(30):
+            async with watched(watchdog) as tree:
+                await tree.ready()
+                tree._request(StopReason.MAIN_EXITED, "the job returned")
+                signalled(watchdog, signal.SIGTERM)
+                await tree.wait()
+        (first,) = [e for e in logs if e["event"] == "signal.received"]
+        assert first["next"] == "already stopping; send the signal again (Ctrl-C) to force"
+
 
 class TestOtherSignals:
     async def test_sighup_goes_to_the_reload_seam_when_there_is_one(
