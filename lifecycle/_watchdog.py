@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import os
 import queue
@@ -34,6 +35,7 @@ from ._signals import (
     log_dump,
     log_stop_signal,
     signal_name,
+    stop_step,
 )
 
 if TYPE_CHECKING:
@@ -289,25 +291,31 @@ class Watchdog:
             return
         on_hangup = self._on_hangup
         if name == "SIGHUP" and on_hangup is not None:
-            _log.warning("signal.received", signal=name, action="reload")
+            _quietly(lambda: _log.warning("signal.received", signal=name, action="reload"))
             self._send(lambda: on_hangup(self._attached()))
             return
         with self._lock:
-            if self._stopped:
-                _log.warning("signal.ignored", signal=name, reason="the tree has stopped")
-                return
-            self._signals.append(name)
+            stopped = self._stopped
+            if not stopped:
+                self._signals.append(name)
             count = len(self._signals)
             tree = self._tree
-        drain = 0.0 if tree is None else tree.drain_delay
-        phase = log_stop_signal(name, count, stopping=tree is not None and tree.stop_requested)
-        if phase is None:
+        if stopped:
+            _quietly(lambda: _log.warning("signal.ignored", signal=name, reason="the tree has stopped"))
             return
-        if self._own is None:
-            self._own = Escalation.start(self._policy, now=now + drain)
-        if phase is not Phase.GRACEFUL:
-            self._own._move_ends(phase, now)
-        self._send(lambda: act_on_stop_signal(self._attached(), phase, name))
+        step = stop_step(count)
+        if step is not None:
+            # The deadlines first: they must hold even if nothing else below works.
+            phase = step[0]
+            if self._own is None:
+                drain = 0.0 if tree is None else tree.drain_delay
+                self._own = Escalation.start(self._policy, now=now + drain)
+            if phase is not Phase.GRACEFUL:
+                self._own._move_ends(phase, now)
+        stopping = tree is not None and tree.stop_requested
+        _quietly(lambda: log_stop_signal(name, count, stopping=stopping))
+        if step is not None:
+            self._send(lambda: act_on_stop_signal(self._attached(), step[0], name))
 
     def _dump(self, name: str, now: float) -> None:
         tree = self._tree
@@ -439,6 +447,13 @@ class Watchdog:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(ExitCode.TERMINATED)
+
+
+def _quietly(log: Callable[[], object]) -> None:
+    """Log from the watchdog thread; a log that fails (stderr closed) must not keep it from its work."""
+    # Nowhere left to report a failure to; the signal still acts.
+    with contextlib.suppress(Exception):
+        log()
 
 
 def _kill_process_groups(live: list[ComponentInstance]) -> None:  # pragma: no cover - called by the hard exit

@@ -84,12 +84,12 @@ def run_blocked(
         text=True,
     ) as proc:
         assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        began = time.monotonic()
-        for signum in signals:
-            proc.send_signal(signum)
-            time.sleep(0.05)  # three separate signals, not one coalesced
         try:
+            assert proc.stdout.readline().strip() == "ready"
+            began = time.monotonic()
+            for signum in signals:
+                proc.send_signal(signum)
+                time.sleep(0.05)  # three separate signals, not one coalesced
             _, err = proc.communicate(timeout=60)
         finally:
             proc.kill()

@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,17 +82,31 @@ def _fresh_structlog() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-def start(cwd: Path, *args: str, **variables: str) -> subprocess.Popen[str]:
-    """Start ``python -m lifecycle ARGS`` in *cwd* with *variables* set, logging JSON lines to stderr."""
+# `python -m lifecycle`, with SIGHUP back to its default action first: the tests may
+# run under nohup, and an ignored SIGHUP stays ignored (as it should).
+LIFECYCLE_COMMAND = (
+    "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+    "from lifecycle._cli import entry_point; sys.argv[0] = 'lifecycle'; entry_point()"
+)
+
+
+@contextmanager
+def start(cwd: Path, *args: str, **variables: str) -> Iterator[subprocess.Popen[str]]:
+    """Run ``lifecycle ARGS`` in *cwd* with *variables* set, logging JSON lines to stderr; kill it if left running."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{cwd}", "LIFECYCLE_LOG_FORMAT": "json", **variables}
-    return subprocess.Popen(
-        [sys.executable, "-m", "lifecycle", *args],
+    with subprocess.Popen(
+        [sys.executable, "-c", LIFECYCLE_COMMAND, *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:  # a failed test: never wait for it forever
+                proc.kill()
 
 
 def wait_for_line(proc: subprocess.Popen[str], text: str) -> None:
@@ -281,7 +296,7 @@ def test_each_stop_signal_has_one_step() -> None:
 class TestEmbedded:
     async def test_running_with_signals_stops_on_sighup_and_restores_handlers(self) -> None:
         """running(signals=True): SIGHUP stops the tree (reason signal); the previous handler is back after."""
-        before = signal.getsignal(signal.SIGHUP)
+        inherited = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # the tests may run under nohup
         sup = Supervisor("app")
 
         @sup.component
@@ -289,14 +304,18 @@ class TestEmbedded:
             ctx.ready()
             await anyio.sleep_forever()
 
-        async with lifecycle.running(sup, signals=True) as tree:
-            await tree.ready()
-            assert signal.getsignal(signal.SIGHUP) is not before
-            os.kill(os.getpid(), signal.SIGHUP)
-            report = await tree.wait()
+        try:
+            with anyio.fail_after(30):
+                async with lifecycle.running(sup, signals=True) as tree:
+                    await tree.ready()
+                    assert signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL
+                    os.kill(os.getpid(), signal.SIGHUP)
+                    report = await tree.wait()
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+        finally:
+            signal.signal(signal.SIGHUP, inherited)
         assert report.reason is StopReason.SIGNAL
         assert report.detail == "SIGHUP received"
-        assert signal.getsignal(signal.SIGHUP) is before
 
     async def test_running_with_signals_escalates_on_the_second(self) -> None:
         """The second stop signal escalates the embedded tree's stop to FORCEFUL, cutting a drain."""
