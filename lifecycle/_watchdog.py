@@ -263,6 +263,8 @@ class Watchdog:
         if self._gave_up:
             return None
         if now >= self._deadline():
+            if self._stopped:  # e.g. asyncio waiting for a default-executor thread that never ends
+                return "the terminate deadline passed while the event loop was closing"
             return "the terminate deadline passed with components still running"
         if len(self._signals) >= _TERMINATING and not self._stopped and self._stuck(now):
             return "a third stop signal came while the event loop was blocked"
@@ -420,7 +422,7 @@ class Watchdog:
             frame = sys._current_frames().get(self._main_thread)  # the only way to see a blocked loop
             loop_stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
             tree = self._tree
-            live = [] if tree is None else _retrying(tree._instance.walk_live)
+            live = [] if tree is None else [i for i in _retrying(tree._instance.walk_live) if not i.done]
             stubborn = [i for i in live if i.escalation is not None and not i.live_children()]
             _log.critical(
                 "tree.terminated",

@@ -159,3 +159,49 @@ def test_sigusr1_dumps_a_blocked_tree_from_the_watchdog(tmp_path: Path, backend:
     assert dump["loop_blocked"] is True
     stacks = {c["component"]: c["stack"] for c in dump["components"]}
     assert set(stacks) == {"svc", "svc/db", "svc/child", "svc/blocker"}
+
+
+EXECUTOR = """
+import asyncio, time
+import lifecycle
+from supervisors import Supervisor
+
+tree = Supervisor("svc")
+
+@tree.component
+async def worker(ctx: lifecycle.Context) -> None:
+    ctx.ready()
+    print("ready", flush=True)
+    # Cancelling the await leaves the thread sleeping: asyncio waits for it when the loop closes.
+    await asyncio.get_running_loop().run_in_executor(None, time.sleep, 600)
+"""
+
+
+def test_a_loop_that_cannot_close_is_ended_at_the_deadline(tmp_path: Path) -> None:
+    """The tree stopped, but asyncio waits for a default-executor thread: the deadline still ends the process."""
+    (tmp_path / "executor.py").write_text(textwrap.dedent(EXECUTOR))
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}",
+        "LIFECYCLE_LOG_FORMAT": "json",
+        "LIFECYCLE_GRACEFUL_TIMEOUT": "1",
+        "LIFECYCLE_FORCEFUL_TIMEOUT": "1",
+        "LIFECYCLE_TERMINATE_TIMEOUT": "1",
+    }
+    args = [sys.executable, "-m", "lifecycle", "run", "executor:tree", "--report-json", str(tmp_path / "r.json")]
+    with subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == ExitCode.TERMINATED, err
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    (terminated,) = [e for e in events if e["event"] == "tree.terminated"]
+    assert terminated["reason"] == "the terminate deadline passed while the event loop was closing"
+    assert terminated["stubborn"] == []
+    assert json.loads((tmp_path / "r.json").read_text())["components"][0]["outcome"] == "graceful"
