@@ -123,10 +123,17 @@ def _run(obj: object, args: argparse.Namespace) -> int:
         if timeline is not None:
             timeline.write_text(report.to_svg(), encoding="utf-8")
 
-    report = execute(
-        obj, backend=args.backend, backend_options=options, policy=_policy(obj, args), on_report=write_files
+    # The report is printed (and written) while the signal handlers are still
+    # installed; after that the command only exits, so late signals are ignored.
+    execute(
+        obj,
+        backend=args.backend,
+        backend_options=options,
+        policy=_policy(obj, args),
+        on_report=write_files,
+        print_report=True,
+        exiting=True,
     )
-    print(report, file=sys.stderr)  # noqa: T201 - the command's own output
     return ExitCode.OK
 
 
@@ -146,8 +153,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lifecycle",
         description="Run, check and draw anyio-lifecycle trees.",
-        epilog="Exit codes: 0 clean stop, 1 a component failed, 2 usage or configuration error, "
-        "3 hard exit after the terminate deadline.",
+        epilog="Exit codes: 0 clean stop, 1 a failure nothing handled, 2 usage or configuration error, "
+        "3 hard exit (terminate deadline, or a third signal while the event loop was blocked), "
+        "4 stopped without failures but some cleanup was cut short, 130 a component raised KeyboardInterrupt, "
+        "n a component raised SystemExit(n).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -549,9 +549,12 @@ async def running(
     Args:
         root: A component (usually a ``Supervisor``) or a :class:`~lifecycle.ComponentSpec`.
 
-        signals: Handle SIGINT and SIGTERM: the first stops gracefully, the
-            second jumps to FORCEFUL, the third to TERMINATE. Off by default:
-            an embedded tree leaves signals to its host.
+        signals: Handle SIGINT, SIGTERM and SIGHUP (counted together): the
+            first stops gracefully, the second jumps to FORCEFUL, the third
+            to TERMINATE; SIGUSR1 logs a dump of the tree. Off by default: an
+            embedded tree leaves signals to its host. The previous handlers
+            are put back when the tree has stopped. Unlike :func:`~lifecycle.run`,
+            nothing watches a blocked loop: signals act when it runs again.
 
         policy: The stop's budgets; defaults to the root's own policy, else
             :meth:`~lifecycle.ShutdownPolicy.from_env`.

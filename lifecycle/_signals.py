@@ -1,15 +1,20 @@
-"""SIGINT/SIGTERM escalation and the SIGUSR1 tree dump."""
+"""Stop signals (SIGINT, SIGTERM, SIGHUP) -> shutdown escalation; the SIGUSR1 tree dump."""
 
 from __future__ import annotations
 
 import math
 import signal
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 import structlog
 
+from ._backends import current_scheduler
+from ._errors import ConfigurationError
 from ._policy import Phase
 from ._report import StopReason
 
@@ -17,7 +22,17 @@ if TYPE_CHECKING:
     from ._instance import ComponentInstance
     from ._running import RunningTree
 
-__all__ = ["dump_tree", "watch_signals"]
+__all__ = [
+    "DUMP_SIGNAL",
+    "HANDLED_SIGNALS",
+    "STOP_SIGNALS",
+    "act_on_stop_signal",
+    "dump_tree",
+    "handling_signals",
+    "log_stop_signal",
+    "stop_step",
+    "watch_signals",
+]
 
 _log = structlog.get_logger("lifecycle")
 
@@ -27,8 +42,118 @@ _STEPS = (
     (Phase.TERMINATE, "terminating: whatever is still running is stubborn"),
 )
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP (the terminal closed, the ssh session dropped) stops the tree like SIGTERM:
+# its default action would kill the process with no stop at all.
+STOP_SIGNALS: tuple[signal.Signals, ...] = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()),
+)
 DUMP_SIGNAL: signal.Signals | None = getattr(signal, "SIGUSR1", None)
+HANDLED_SIGNALS: tuple[signal.Signals, ...] = (*STOP_SIGNALS, *((DUMP_SIGNAL,) if DUMP_SIGNAL is not None else ()))
+
+Handler = Callable[[int, FrameType | None], object]
+
+# Signals whose inherited SIG_IGN is a request to keep ignoring them (nohup).
+_RESPECT_IGNORED = frozenset(s for s in STOP_SIGNALS if s.name == "SIGHUP")
+
+
+def stop_step(count: int) -> tuple[Phase, str] | None:
+    """
+    Return what the *count*-th stop signal does (1-based): the phase it starts and a hint.
+
+    ``None`` from the fourth on: those are ignored.
+    """
+    return _STEPS[count - 1] if 1 <= count <= len(_STEPS) else None
+
+
+def log_stop_signal(name: str, count: int, *, stopping: bool = False) -> Phase | None:
+    """
+    Log the *count*-th stop signal (``signal.received`` or ``signal.ignored``); return its phase.
+
+    *stopping*: the tree is stopping already (by itself), so a first signal
+    changes nothing, and says so.
+    """
+    step = stop_step(count)
+    if step is None:
+        _log.warning("signal.ignored", signal=name, reason="already terminating")
+        return None
+    phase, what = step
+    if phase is Phase.GRACEFUL and stopping:
+        what = "already stopping; send the signal again (Ctrl-C) to force"
+    _log.warning("signal.received", signal=name, phase=phase.name, next=what)
+    return phase
+
+
+def act_on_stop_signal(tree: RunningTree, phase: Phase, name: str) -> None:
+    """
+    Do what a stop signal asks of *tree*; in the event loop.
+
+    ``GRACEFUL`` requests the stop with the reason ``signal`` (nothing more if
+    it is already stopping); a later phase escalates the stop to it.
+    """
+    if phase is Phase.GRACEFUL:
+        tree._request(StopReason.SIGNAL, f"{name} received")
+    else:
+        tree._escalate(phase, "signal")
+
+
+def signal_name(signum: int) -> str:
+    """Return ``"SIGTERM"`` for ``15``; a number that is not a known signal as ``"signal 99"``."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+@contextmanager
+def handling_signals(
+    signums: Sequence[signal.Signals],
+    handler: Handler,
+    *,
+    then_ignore: bool = False,
+) -> Iterator[None]:
+    """
+    Make *handler* the Python-level handler of *signums* for the duration of the block.
+
+    ``signal.signal``, not the event loop's signal API: the handler runs in the
+    main thread between two bytecodes, also while the loop is blocked (a
+    ``time.sleep`` is interrupted, and resumed after it, PEP 475), and leaving
+    the block puts back exactly the handlers that were there before, never the
+    default action. With *then_ignore*, the signals are ignored after the block
+    instead (a program that exits right after).
+
+    A SIGHUP that is ignored already stays ignored: ``nohup`` asked for the
+    program to survive its terminal. (SIGINT and SIGTERM are taken over even
+    when ignored, as asyncio's and Trio's own handling would.)
+
+    The signal mask is left alone: a blocked signal would stay blocked in every
+    child process started meanwhile.
+
+    Raises:
+        ConfigurationError: Not called from the main thread (only it may set
+            signal handlers).
+    """
+    previous: dict[signal.Signals, object] = {}
+    try:
+        for signum in signums:
+            if signum in _RESPECT_IGNORED and signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # `nohup`: the program was asked to survive its terminal
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:
+        for signum, old in previous.items():
+            signal.signal(signum, old)  # type: ignore[arg-type]
+        msg = (
+            "Signal handling needs the main thread: call lifecycle.run() (or running(signals=True)) "
+            "from the main thread, or pass `signals=False` and stop the tree yourself."
+        )
+        raise ConfigurationError(msg) from None
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            # An old handler set from C is reported as None: leaving ours beats the default action.
+            signal.signal(signum, signal.SIG_IGN if then_ignore else old if old is not None else handler)  # type: ignore[arg-type]
 
 
 def _remaining(instance: ComponentInstance, now: float) -> dict[str, float] | None:
@@ -62,6 +187,11 @@ def dump_tree(root: ComponentInstance) -> list[dict[str, object]]:
     ]
 
 
+def log_dump(tree: RunningTree, name: str) -> None:
+    """Log ``tree.dump``: every live component with its state, deadlines and stack."""
+    _log.warning("tree.dump", tree=tree.name, signal=name, components=dump_tree(tree._instance))
+
+
 def _in_loop() -> bool:
     try:
         anyio.current_time()
@@ -76,29 +206,35 @@ async def watch_signals(
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """
-    Turn SIGINT/SIGTERM into stop requests and escalations; dump the tree on SIGUSR1.
+    Turn stop signals into stop requests and escalations; dump the tree on SIGUSR1.
 
-    The first stop signal requests a graceful stop, the second jumps to FORCEFUL,
-    the third to TERMINATE; later ones are logged and ignored. Runs until
-    cancelled; the handlers are installed when ``task_status.started()`` is
-    called, and restored when it ends.
+    For :func:`~lifecycle.running` with ``signals=True``. SIGINT, SIGTERM and
+    SIGHUP count together: the first requests a graceful stop, the second jumps
+    to FORCEFUL, the third to TERMINATE; later ones are logged and ignored. The
+    handlers are Python-level ones (:func:`handling_signals`) that only schedule
+    the reaction in the event loop; they are installed when
+    ``task_status.started()`` is called, and the previous handlers are put
+    back when this is cancelled. Runs until cancelled.
     """
-    signums = [*STOP_SIGNALS, *([DUMP_SIGNAL] if DUMP_SIGNAL is not None else [])]
+    schedule = current_scheduler()
     received = 0
-    with anyio.open_signal_receiver(*signums) as signals:
+
+    def react(signum: int) -> None:  # in the loop
+        nonlocal received
+        name = signal_name(signum)
+        if signum == DUMP_SIGNAL:
+            log_dump(tree, name)
+            return
+        received += 1
+        phase = log_stop_signal(name, received, stopping=tree.stop_requested)
+        if phase is not None:
+            act_on_stop_signal(tree, phase, name)
+
+    def handler(signum: int, _: FrameType | None) -> None:
+        # A signal handler: no logging and no locks here, only a thread-safe,
+        # signal-safe hand-over to the loop.
+        schedule(lambda: react(signum))
+
+    with handling_signals(HANDLED_SIGNALS, handler):
         task_status.started()
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            if signum == DUMP_SIGNAL:
-                _log.warning("tree.dump", tree=tree.name, signal=name, components=dump_tree(tree._instance))
-                continue
-            if received < len(_STEPS):
-                phase, what = _STEPS[received]
-                _log.warning("signal.received", signal=name, phase=phase.name, next=what)
-                if phase is Phase.GRACEFUL:
-                    tree._request(StopReason.SIGNAL, f"{name} received")
-                else:
-                    tree._escalate(phase, "signal")
-            else:
-                _log.warning("signal.ignored", signal=name, reason="already terminating")
-            received += 1
+        await anyio.sleep_forever()

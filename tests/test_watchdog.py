@@ -1,0 +1,192 @@
+"""The watchdog's signal path, in process: counting, the hand-over to the loop, the reload seam, the dump."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+import lifecycle
+from lifecycle import Phase, ShutdownPolicy, StopReason
+from lifecycle._running import RunningTree
+from lifecycle._watchdog import Watchdog
+from supervisors import Supervisor
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_structlog() -> Iterator[None]:
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+def service() -> Supervisor:
+    sup = Supervisor("app")
+
+    @sup.component
+    async def api(ctx: lifecycle.Context) -> None:
+        ctx.ready()
+        await anyio.sleep_forever()
+
+    return sup
+
+
+@pytest.fixture
+def watchdog_factory() -> Iterator[Callable[..., Watchdog]]:
+    made: list[Watchdog] = []
+
+    def make(**kwargs: object) -> Watchdog:
+        watchdog = Watchdog(ShutdownPolicy(), blocked_after=0, on_report=None, **kwargs)  # type: ignore[arg-type]
+        made.append(watchdog)
+        return watchdog
+
+    yield make
+    for watchdog in made:
+        watchdog.close()
+
+
+@asynccontextmanager
+async def watched(watchdog: Watchdog) -> AsyncIterator[RunningTree]:
+    """A running tree that *watchdog* watches, as run() sets it up."""
+    async with lifecycle.running(service()) as tree, anyio.create_task_group() as tasks:
+        watchdog.attach(tree)
+        reacting = anyio.CancelScope()
+        tasks.start_soon(watchdog.react, reacting)
+        try:
+            yield tree
+        finally:
+            reacting.cancel()
+            watchdog.detach()
+
+
+def signalled(watchdog: Watchdog, signum: signal.Signals) -> None:
+    """What the watchdog thread does with a signal (called here to order it with the test)."""
+    watchdog._received(signum, time.monotonic())
+
+
+class TestStopSignals:
+    async def test_a_signal_before_the_tree_acts_once_it_is_watched(
+        self, watchdog_factory: Callable[..., Watchdog]
+    ) -> None:
+        """A signal that came before the tree existed stops it as soon as the watchdog attaches."""
+        watchdog = watchdog_factory()
+        with capture_logs() as logs:
+            signalled(watchdog, signal.SIGTERM)
+        assert [e["event"] for e in logs] == ["signal.received"]
+        with anyio.fail_after(30):
+            async with watched(watchdog) as tree:
+                report = await tree.wait()
+        assert report.reason is StopReason.SIGNAL
+        assert report.detail == "SIGTERM received"
+
+    async def test_three_signals_escalate_and_the_fourth_is_ignored(
+        self, watchdog_factory: Callable[..., Watchdog]
+    ) -> None:
+        """SIGINT, SIGTERM, SIGHUP escalate one phase each; a fourth is logged as ignored."""
+        watchdog = watchdog_factory()
+        with capture_logs() as logs, anyio.fail_after(30):
+            async with watched(watchdog) as tree:
+                await tree.ready()
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                    signalled(watchdog, signum)
+                report = await tree.wait()
+        received = [(e["signal"], e["phase"]) for e in logs if e["event"] == "signal.received"]
+        assert received == [("SIGINT", "GRACEFUL"), ("SIGTERM", "FORCEFUL"), ("SIGHUP", "TERMINATE")]
+        assert [(e["signal"], e["reason"]) for e in logs if e["event"] == "signal.ignored"] == [
+            ("SIGINT", "already terminating")
+        ]
+        assert report.detail == "SIGINT received"
+        assert report["api"].phase is Phase.TERMINATE
+
+    async def test_a_signal_after_the_stop_is_ignored(self, watchdog_factory: Callable[..., Watchdog]) -> None:
+        """Once the tree has stopped, a stop signal is logged as ignored and counts for nothing."""
+        watchdog = watchdog_factory()
+        async with watched(watchdog) as tree:
+            await tree.shutdown()
+            with capture_logs() as logs:
+                signalled(watchdog, signal.SIGTERM)
+        assert [(e["event"], e["reason"]) for e in logs] == [("signal.ignored", "the tree has stopped")]
+        assert watchdog._signals == []
+
+    async def test_the_thread_hands_a_real_signal_to_the_loop(self, watchdog_factory: Callable[..., Watchdog]) -> None:
+        """on_signal (the signal handler) only queues; the thread takes it from there to the loop."""
+        watchdog = watchdog_factory()
+        with anyio.fail_after(30):
+            async with watched(watchdog) as tree:
+                await tree.ready()
+                watchdog.on_signal(signal.SIGINT, None)
+                report = await tree.wait()
+        assert report.detail == "SIGINT received"
+
+    async def test_a_first_signal_during_a_stop_says_it_changes_nothing(
+        self, watchdog_factory: Callable[..., Watchdog]
+    ) -> None:
+        """The tree already stopping by itself: the first signal is logged as changing nothing, the second forces."""
+        watchdog = watchdog_factory()
+        with capture_logs() as logs, anyio.fail_after(30):
+            async with watched(watchdog) as tree:
+                await tree.ready()
+                tree._request(StopReason.MAIN_EXITED, "the job returned")
+                signalled(watchdog, signal.SIGTERM)
+                await tree.wait()
+        (first,) = [e for e in logs if e["event"] == "signal.received"]
+        assert first["next"] == "already stopping; send the signal again (Ctrl-C) to force"
+
+
+class TestOtherSignals:
+    async def test_sighup_goes_to_the_reload_seam_when_there_is_one(
+        self, watchdog_factory: Callable[..., Watchdog]
+    ) -> None:
+        """With an on_hangup hook, SIGHUP calls it in the loop and stops nothing."""
+        reloaded = anyio.Event()
+        trees: list[RunningTree] = []
+
+        def on_hangup(tree: RunningTree) -> None:
+            trees.append(tree)
+            reloaded.set()
+
+        watchdog = watchdog_factory(on_hangup=on_hangup)
+        with anyio.fail_after(30):
+            async with watched(watchdog) as tree:
+                await tree.ready()
+                watchdog.on_signal(signal.SIGHUP, None)
+                await reloaded.wait()
+                assert not tree.stop_requested
+        assert trees == [tree]
+
+    async def test_sigusr1_dumps_the_tree_in_the_loop(self, watchdog_factory: Callable[..., Watchdog]) -> None:
+        """SIGUSR1 on a loop that runs: the dump is logged from the loop, with deadlines."""
+        watchdog = watchdog_factory()
+        with capture_logs() as logs, anyio.fail_after(30):
+            async with watched(watchdog) as tree:
+                await tree.ready()
+                signalled(watchdog, signal.SIGUSR1)
+                await anyio.wait_all_tasks_blocked()  # the loop has run the dump
+        (dump,) = [e for e in logs if e["event"] == "tree.dump"]
+        assert "loop_blocked" not in dump
+        assert {c["component"] for c in dump["components"]} == {"app", "app/api"}
+
+    async def test_an_error_in_a_reaction_is_reported_not_raised(
+        self, watchdog_factory: Callable[..., Watchdog]
+    ) -> None:
+        """A reaction that raises is logged as signal.handling_failed; the loop and the tree go on."""
+
+        def broken(_: RunningTree) -> None:
+            raise RuntimeError("reload failed")
+
+        watchdog = watchdog_factory(on_hangup=broken)
+        with capture_logs() as logs, anyio.fail_after(30):
+            async with watched(watchdog) as tree:
+                await tree.ready()
+                signalled(watchdog, signal.SIGHUP)
+                await anyio.wait_all_tasks_blocked()  # the loop has run the reaction
+                assert not tree.stop_requested
+        assert [e["event"] for e in logs if e["event"] == "signal.handling_failed"] == ["signal.handling_failed"]
