@@ -166,7 +166,9 @@ def conclude(report: ShutdownReport | None, failed: BaseExceptionGroup[BaseExcep
         lines = (*((message,) if message else ()), f"lifecycle: {who} raised {_describe(error)}: exit code {code}")
         return Ending(code=code, show_report=report is not None, lines=lines)
     if failed is not None:
-        bug = any(not isinstance(e, LifecycleError) for e in failed.exceptions)
+        # Components' exceptions arrive as ComponentError, or, not being Exceptions,
+        # with a note naming the component: anything else is a bug, raised as it is.
+        bug = any(isinstance(e, Exception) and not isinstance(e, LifecycleError) for e in failures)
         return Ending(code=ExitCode.FAILURE, show_report=report is not None, raise_group=bug)
     if report is None:  # pragma: no cover - running() makes a report before it returns
         return Ending(code=ExitCode.FAILURE)

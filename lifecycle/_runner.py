@@ -16,7 +16,7 @@ from ._excepthooks import routing_unhandled_errors
 from ._exits import ExitCode, conclude, print_err
 from ._logging import configure_logging
 from ._policy import ShutdownPolicy, seconds_from_env
-from ._report import ShutdownReport
+from ._report import ShutdownReport, StopReason
 from ._running import RunningTree, as_spec, running
 from ._signals import HANDLED_SIGNALS, handling_signals
 from ._spec import ComponentSpec
@@ -225,6 +225,9 @@ def _execute(
                 await tree.wait()
             finally:
                 if tree.report is None:
+                    # Cancelled from outside (asyncio's own Ctrl-C handling, with
+                    # `signals=False`): the tree stops in order first.
+                    tree._request(StopReason.REQUEST, "run() was cancelled")
                     with anyio.CancelScope(shield=True):
                         await tree.wait()
                 reacting.cancel()
@@ -264,7 +267,7 @@ def _conclude(
         print_err(str(report))
     if failed is not None and ending.code == ExitCode.FAILURE:
         _log.error("tree.failed", errors=[str(e) for e in failed.exceptions])
-        if ending.raise_group:
+        if ending.raise_group:  # pragma: no cover - running() raises only the framework's errors
             raise failed
     for line in ending.lines:
         print_err(line)

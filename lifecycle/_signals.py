@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -99,11 +100,8 @@ def act_on_stop_signal(tree: RunningTree, phase: Phase, name: str) -> None:
 
 
 def signal_name(signum: int) -> str:
-    """Return ``"SIGTERM"`` for ``15``; a number that is not a known signal as ``"signal 99"``."""
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
+    """Return ``"SIGTERM"`` for ``15`` (only handled signals get here)."""
+    return signal.Signals(signum).name
 
 
 @contextmanager
@@ -134,20 +132,17 @@ def handling_signals(
         ConfigurationError: Not called from the main thread (only it may set
             signal handlers).
     """
-    previous: dict[signal.Signals, object] = {}
-    try:
-        for signum in signums:
-            if signum in _RESPECT_IGNORED and signal.getsignal(signum) is signal.SIG_IGN:
-                continue  # `nohup`: the program was asked to survive its terminal
-            previous[signum] = signal.signal(signum, handler)
-    except ValueError:
-        for signum, old in previous.items():
-            signal.signal(signum, old)  # type: ignore[arg-type]
+    if threading.current_thread() is not threading.main_thread():
         msg = (
             "Signal handling needs the main thread: call lifecycle.run() (or running(signals=True)) "
             "from the main thread, or pass `signals=False` and stop the tree yourself."
         )
-        raise ConfigurationError(msg) from None
+        raise ConfigurationError(msg)
+    previous: dict[signal.Signals, object] = {}
+    for signum in signums:
+        if signum in _RESPECT_IGNORED and signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # `nohup`: the program was asked to survive its terminal
+        previous[signum] = signal.signal(signum, handler)
     try:
         yield
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ import structlog
 import lifecycle
 from lifecycle import ComponentError, ComponentReport, ExitCode, Outcome, ShutdownReport, StopReason
 from lifecycle._exits import conclude
+from lifecycle._runner import execute
 from supervisors import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +81,16 @@ class TestConclude:
         assert ending.code == ExitCode.FAILURE
         assert not ending.raise_group
         assert conclude(None, BaseExceptionGroup("x", [RuntimeError("bug")])).raise_group
+
+    def test_a_components_own_base_exception_is_one_and_not_raised(self) -> None:
+        """A component that raised a BaseException of its own (not an exit request): 1, no raw traceback."""
+
+        class Stop(BaseException):
+            pass
+
+        ending = conclude(None, group(Stop()))
+        assert ending.code == ExitCode.FAILURE
+        assert not ending.raise_group
 
     @pytest.mark.parametrize(
         ("error", "code", "said"),
@@ -214,6 +226,44 @@ def cut_tree() -> Supervisor:
         pass
 
     return sup
+
+
+class TestRunEndings:
+    def test_a_configuration_error_inside_the_loop_exits_two(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A bad variable read once the loop runs (the startup progress interval) is still exit 2, one line."""
+        monkeypatch.setenv("LIFECYCLE_STARTUP_PROGRESS_INTERVAL", "often")
+        with pytest.raises(SystemExit) as info:
+            lifecycle.run(cut_tree())
+        assert info.value.code == ExitCode.USAGE
+        assert "lifecycle: configuration error: " in capsys.readouterr().err
+
+    def test_without_signal_handling_ctrl_c_is_a_keyboard_interrupt(self) -> None:
+        """
+        run(signals=False) leaves SIGINT to asyncio: KeyboardInterrupt after the ordered stop, report handed over.
+
+        (Trio raises a KeyboardInterrupt wherever the signal lands, in a component's task too.)
+        """
+        sup = Supervisor("job")
+        stopped: list[str] = []
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
+            try:
+                await anyio.sleep_forever()
+            finally:
+                stopped.append("api")
+
+        reports: list[ShutdownReport] = []
+        with pytest.raises(KeyboardInterrupt):
+            execute(sup, signals=False, on_report=reports.append)
+        assert stopped == ["api"]
+        assert [r.root for r in reports] == ["job"]
 
 
 class TestCutOff:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,7 +16,8 @@ from structlog.testing import capture_logs
 import lifecycle
 from lifecycle import Phase, ShutdownPolicy, StopReason
 from lifecycle._running import RunningTree
-from lifecycle._watchdog import Watchdog
+from lifecycle._signals import dump_tree
+from lifecycle._watchdog import UNRESPONSIVE, Watchdog
 from supervisors import Supervisor
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
@@ -190,3 +192,125 @@ class TestOtherSignals:
                 await anyio.wait_all_tasks_blocked()  # the loop has run the reaction
                 assert not tree.stop_requested
         assert [e["event"] for e in logs if e["event"] == "signal.handling_failed"] == ["signal.handling_failed"]
+
+
+@pytest.fixture
+def idle_watchdog(watchdog_factory: Callable[..., Watchdog]) -> Watchdog:
+    """A watchdog whose thread has ended: its decisions are tested by calling them, nothing can end the process."""
+    watchdog = watchdog_factory()
+    watchdog.close()
+    return watchdog
+
+
+class TestDecisions:
+    def test_no_deadline_before_a_stop(self, idle_watchdog: Watchdog) -> None:
+        """Before any signal or stop there is nothing to wait for: no timeout, nothing due."""
+        now = time.monotonic()
+        assert idle_watchdog._timeout(now) is None
+        assert idle_watchdog._due(now + 3600) is None
+
+    def test_the_first_signal_sets_the_terminate_deadline(self, idle_watchdog: Watchdog) -> None:
+        """From the first signal, the process must end graceful + forceful + terminate seconds later."""
+        now = time.monotonic()
+        idle_watchdog._received(signal.SIGTERM, now)
+        total = ShutdownPolicy().total
+        assert idle_watchdog._timeout(now) == pytest.approx(total)
+        assert idle_watchdog._due(now + total - 0.1) is None
+        assert idle_watchdog._due(now + total) == "the terminate deadline passed with components still running"
+
+    def test_escalating_signals_bring_the_deadline_closer(self, idle_watchdog: Watchdog) -> None:
+        """The third signal leaves at most a terminate budget, as an escalation of the tree would."""
+        now = time.monotonic()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGINT):
+            idle_watchdog._received(signum, now)
+        assert idle_watchdog._deadline() == pytest.approx(now + ShutdownPolicy().terminate)
+
+    def test_a_stopped_tree_whose_loop_does_not_close(self, idle_watchdog: Watchdog) -> None:
+        """Past the deadline after the tree stopped, the loop is what hangs, and the reason says so."""
+        now = time.monotonic()
+        idle_watchdog._received(signal.SIGTERM, now)
+        idle_watchdog._tree_stopped()
+        assert idle_watchdog._due(now + 3600) == "the terminate deadline passed while the event loop was closing"
+
+    async def test_a_third_signal_on_a_loop_that_does_not_run_is_due_at_once(self, idle_watchdog: Watchdog) -> None:
+        """Three signals whose reactions the loop has not run for a second: the process must end now."""
+        async with watched(idle_watchdog) as tree:
+            await tree.ready()
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGINT):
+                signalled(idle_watchdog, signum)
+            later = time.monotonic() + UNRESPONSIVE
+            assert idle_watchdog._due(later) == "a third stop signal came while the event loop was blocked"
+            await anyio.wait_all_tasks_blocked()  # the loop runs them: it was only busy
+            assert idle_watchdog._due(later) is None
+            await tree.wait()
+
+    async def test_the_hard_exit_report_has_the_phase_the_loop_never_saw(self, idle_watchdog: Watchdog) -> None:
+        """A report taken while the loop lags shows the stubborn component in the phase the signals asked for."""
+        sup = Supervisor("app")
+        draining = anyio.Event()
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    draining.set()
+                    await anyio.sleep(0.2)  # nothing cuts this
+
+        async with lifecycle.running(sup) as tree, anyio.create_task_group() as tasks:
+            idle_watchdog.attach(tree)
+            reacting = anyio.CancelScope()
+            tasks.start_soon(idle_watchdog.react, reacting)
+            signalled(idle_watchdog, signal.SIGTERM)
+            await draining.wait()
+            signalled(idle_watchdog, signal.SIGINT)
+            signalled(idle_watchdog, signal.SIGINT)
+            report = idle_watchdog._report_now(tree, time.monotonic())  # before the loop runs them
+            await tree.wait()
+            reacting.cancel()
+        assert report.reason is StopReason.SIGNAL
+        assert report["api"].outcome is lifecycle.Outcome.STUBBORN
+        assert report["api"].phase is Phase.TERMINATE
+        assert report.phase_ends is not None
+        assert report.phase_ends[Phase.FORCEFUL] <= report.finished_at
+
+    async def test_dump_tree_from_another_thread_has_no_deadlines(self) -> None:
+        """dump_tree() from a thread (the watchdog's) lists states and stacks, without loop-clock deadlines."""
+        async with lifecycle.running(service()) as tree:
+            await tree.ready()
+            tree._request(StopReason.REQUEST, "test")
+            dump = await anyio.to_thread.run_sync(dump_tree, tree._instance)
+        assert {c["component"] for c in dump} >= {"app"}
+        assert all(c["remaining"] is None and c["phase"] is None for c in dump)
+
+
+class TestEmbeddedDump:
+    async def test_sigusr1_dumps_an_embedded_tree_with_its_deadlines(self) -> None:
+        """running(signals=True): SIGUSR1 logs the dump from the loop; during a stop it has the deadlines."""
+        sup = Supervisor("app")
+        draining = anyio.Event()
+
+        @sup.component
+        async def api(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                with ctx.shielded():
+                    draining.set()
+                    await anyio.sleep(60)
+
+        with capture_logs() as logs, anyio.fail_after(30):
+            async with lifecycle.running(sup, signals=True) as tree:
+                await tree.ready()
+                tree.request_shutdown()
+                await draining.wait()
+                os.kill(os.getpid(), signal.SIGUSR1)  # its handler runs before os.kill returns
+                await anyio.wait_all_tasks_blocked()  # and the loop has run the dump
+                tree.escalate(Phase.FORCEFUL)
+        (dump,) = [e for e in logs if e["event"] == "tree.dump"]
+        api_entry = next(c for c in dump["components"] if c["component"] == "app/api")
+        assert api_entry["phase"] == "GRACEFUL"
+        assert set(api_entry["remaining"]) == {"GRACEFUL", "FORCEFUL", "TERMINATE"}
