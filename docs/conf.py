@@ -142,18 +142,18 @@ else:
 nitpick_ignore = [
     # Type variables of generic signatures have no entry of their own.
     ("py:class", "Ts"),
-    ("py:class", "lifecycle._context.T"),
-    ("py:class", "lifecycle._tasks.T"),
-    ("py:obj", "lifecycle._tasks.T"),
+    ("py:class", "lifecycle._core._context.T"),
+    ("py:class", "lifecycle._core._tasks.T"),
+    ("py:obj", "lifecycle._core._tasks.T"),
     ("py:class", "supervisors._supervisor.F"),
     ("py:class", "supervisors._supervisor.T"),
     ("py:class", "~P"),
-    ("py:class", "lifecycle._timeouts.T"),
-    ("py:class", "lifecycle._timeouts.D"),
-    ("py:class", "lifecycle._cleanup.T"),
-    ("py:class", "lifecycle._gather.T"),
-    ("py:class", "lifecycle._singleflight.T"),
-    ("py:obj", "lifecycle._singleflight.T"),
+    ("py:class", "lifecycle._helpers._timeouts.T"),
+    ("py:class", "lifecycle._helpers._timeouts.D"),
+    ("py:class", "lifecycle._helpers._cleanup.T"),
+    ("py:class", "lifecycle._helpers._gather.T"),
+    ("py:class", "lifecycle._helpers._singleflight.T"),
+    ("py:obj", "lifecycle._helpers._singleflight.T"),
 ]
 
 # -- Attribute docstrings of re-exported classes -----------------------------

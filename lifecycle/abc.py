@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ._tree import ChildInfo as ChildInfo
-from ._tree import Tree as Tree
-from ._tree import TreeInfo as TreeInfo
-from ._util import fixup_module_metadata
+from ._core._exports import fixup_module_metadata
+from ._core._protocols import ChildInfo as ChildInfo
+from ._core._protocols import Tree as Tree
+from ._core._protocols import TreeInfo as TreeInfo
 
 __all__ = ["ChildInfo", "Tree", "TreeInfo"]
 

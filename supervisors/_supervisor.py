@@ -26,7 +26,7 @@ from lifecycle.abc import ChildInfo, Tree, TreeInfo
 from lifecycle.lowlevel import ComponentInstance, Escalation, current_instance, failure_group, stop_instances
 
 from ._graph import Graph, _unknown_dependency_message, build_graph
-from ._restart import RestartWindow, backoff_delay
+from ._restart_timing import RestartWindow, backoff_delay
 from ._strategy import Backoff, Intensity, Restart, Strategy
 
 __all__ = ["Supervisor"]

@@ -10,7 +10,7 @@ from helpers import run_logged
 
 import lifecycle
 from lifecycle import ExitCode, StopReason
-from lifecycle._logging import configure_logging
+from lifecycle._host._logging_setup import configure_logging
 from supervisors import Supervisor
 
 

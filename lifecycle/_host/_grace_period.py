@@ -1,0 +1,81 @@
+"""Budget alignment: warn when the stop may outlast the platform's grace period."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import structlog
+
+from lifecycle._core._errors import ConfigurationError
+from lifecycle._core._policy import seconds_from_env
+
+if TYPE_CHECKING:
+    from ._running_tree import RunningTree
+
+__all__ = ["check_budget", "grace_period_from_env", "seconds_option"]
+
+_log = structlog.get_logger("lifecycle")
+
+GRACE_PERIOD_ENV = "LIFECYCLE_GRACE_PERIOD"
+
+
+def seconds_option(name: str, value: object) -> float:
+    """
+    Return option *name*'s *value* as a non-negative, finite number of seconds.
+
+    Raises:
+        ConfigurationError: It is not one; the message names the option.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        msg = f"`{name}` must be a non-negative, finite number of seconds, got {value!r}."
+        raise ConfigurationError(msg)
+    return float(value)
+
+
+def grace_period_from_env(environ: Mapping[str, str] | None = None) -> float | None:
+    """
+    Read ``LIFECYCLE_GRACE_PERIOD`` (seconds); ``None`` when unset or empty.
+
+    Raises:
+        ConfigurationError: The value is not a non-negative number.
+    """
+    env = os.environ if environ is None else environ
+    return seconds_from_env(GRACE_PERIOD_ENV, env, "a valid grace period", "skip the budget check")
+
+
+def check_budget(tree: RunningTree) -> bool:
+    """
+    Warn (``budget.exceeds_grace_period``) if the tree's stop may outlast its grace period.
+
+    The grace period is the tree's :attr:`~lifecycle.RunningTree.grace_period`
+    (``LIFECYCLE_GRACE_PERIOD`` unless set otherwise): the time the platform (Kubernetes'
+    ``terminationGracePeriodSeconds``, systemd's ``TimeoutStopSec``) waits after
+    its stop signal before it kills the process. The stop needs the drain delay
+    plus graceful + forceful + terminate. Called when the tree has started, so
+    drain delays registered by components count.
+
+    Returns:
+        ``True`` if the budgets fit (or there is no grace period to compare with).
+    """
+    grace = tree.grace_period
+    if grace is None:
+        return True
+    policy = tree.policy
+    needed = tree.drain_delay + policy.total
+    if needed <= grace:
+        return True
+    _log.warning(
+        "budget.exceeds_grace_period",
+        tree=tree.name,
+        grace_period=grace,
+        needed=needed,
+        drain_delay=tree.drain_delay,
+        graceful=policy.graceful,
+        forceful=policy.forceful,
+        terminate=policy.terminate,
+        advice="raise the platform's grace period, or lower the LIFECYCLE_*_TIMEOUT budgets",
+    )
+    return False

@@ -1,0 +1,275 @@
+"""An HTTP endpoint for probes: liveness, readiness and the tree as JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Final, final
+
+import anyio
+import anyio.abc
+import structlog
+
+from lifecycle._core._context import Context
+from lifecycle._core._errors import ConfigurationError
+from lifecycle._core._report import State
+from lifecycle._host._grace_period import seconds_option
+from lifecycle._host._running_tree import RunningTree, current_tree
+
+__all__ = ["HealthServer"]
+
+_log = structlog.get_logger("lifecycle")
+
+_REASONS: Final = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+
+class _BadRequestError(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+@final
+class HealthServer:
+    """
+    An HTTP endpoint for Kubernetes probes and humans: ``/livez``, ``/readyz``, ``/tree``.
+
+    A component: add it to a tree with ``sup.add(HealthServer(port=8081),
+    name="health", priority=Priority.CRITICAL)`` (``CRITICAL``, so it answers
+    until the rest of the tree has stopped). It needs no web framework: a
+    minimal HTTP/1.1 server on anyio sockets, one request per connection
+    (``Connection: close``), ``GET`` and ``HEAD`` only, with a bounded request
+    size and a timeout per request. It provides itself as its value, so
+    :attr:`port` says where it listens when it was asked for port 0.
+
+    - ``GET /livez``: 200 while the event loop runs (it answers) and the tree
+      has not failed; 503 once the root has failed.
+    - ``GET /readyz``: 200 when every component is up (ready and running) and no
+      stop has been requested; 503 otherwise, with the reason in the body.
+      It turns 503 the moment the stop is requested, before the drain delay
+      and before anything stops.
+    - ``GET /tree``: the tree as JSON: every live component's path, state,
+      readiness, restarts, effective priority and dependencies.
+
+    Args:
+        host: The address to bind; loopback unless you say otherwise (in a
+            Kubernetes pod, ``"0.0.0.0"`` so the kubelet can reach it).
+
+        port: The TCP port; 0 picks a free one.
+
+        drain_delay: Seconds to wait, once a stop is requested, before the first
+            component stops, while readiness already says 503: enough for load
+            balancers to stop routing here (see :attr:`lifecycle.RunningTree.drain_delay`).
+
+        grace_period: The platform's grace period (Kubernetes'
+            ``terminationGracePeriodSeconds``); at start-up a stop budget that
+            does not fit in it is logged as ``budget.exceeds_grace_period``.
+            Defaults to ``LIFECYCLE_GRACE_PERIOD``.
+
+        request_timeout: Seconds a client has to send its request and read the answer.
+
+        max_request_size: The largest request head accepted, in bytes (431 beyond).
+
+    Attributes:
+        host: The bound address.
+
+        port: The bound port (the real one once started, when 0 was asked for).
+
+    Raises:
+        ConfigurationError: An option has the wrong type or value.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8081,
+        drain_delay: float = 0.0,
+        grace_period: float | None = None,
+        request_timeout: float = 5.0,
+        max_request_size: int = 8192,
+    ) -> None:
+        self.host = host
+        self.port = _integer("port", port, 0, 65535)
+        self.max_request_size = _integer("max_request_size", max_request_size, 64, 1 << 20)
+        self.drain_delay = seconds_option("drain_delay", drain_delay)
+        self.grace_period = None if grace_period is None else seconds_option("grace_period", grace_period)
+        self.request_timeout = seconds_option("request_timeout", request_timeout)
+        self._tree: RunningTree | None = None
+
+    async def run(self, ctx: Context) -> None:
+        """
+        Serve until the component's stop; provide this server once it listens.
+
+        Registers the drain delay and grace period with the running tree first.
+        Cancelling the body (its stop) closes the listening socket and abandons
+        the requests in flight, which are short.
+        """
+        tree = self._tree = current_tree()
+        if self.drain_delay:
+            tree.drain_delay = self.drain_delay
+        if self.grace_period is not None:
+            tree.grace_period = self.grace_period
+        listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port, reuse_port=False)
+        async with listener:
+            self.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+            ctx.log.info("health.listening", host=self.host, port=self.port)
+            ctx.ready(self)
+            await listener.serve(self._handle)
+
+    # -- answers -------------------------------------------------------------------
+
+    def livez(self) -> tuple[int, str]:
+        """Return the status and text of ``/livez``."""
+        tree = self._require_tree()
+        if tree.failed:
+            return 503, "failed\n"
+        return 200, "ok\n"
+
+    def readyz(self) -> tuple[int, str]:
+        """Return the status and text of ``/readyz``."""
+        tree = self._require_tree()
+        if tree.stop_requested:
+            return 503, "stopping\n"
+        waiting = [i.path for i in tree._instance.walk_live() if not i.ready or i.state is not State.RUNNING]
+        if waiting:
+            return 503, "not ready: " + ", ".join(waiting) + "\n"
+        return 200, "ready\n"
+
+    def describe(self) -> dict[str, object]:
+        """Return what ``/tree`` shows: the tree and every live component."""
+        tree = self._require_tree()
+        escalation = tree.escalation
+        phase = None
+        if escalation is not None:
+            now = anyio.current_time()
+            phase = "DRAIN" if now < escalation.started_at else escalation.phase_at(now).name
+        return {
+            "tree": tree.name,
+            "state": tree.state.value,
+            "ready": self.readyz()[0] == 200,  # noqa: PLR2004 - HTTP OK
+            "stopping": tree.stop_requested,
+            "failed": tree.failed,
+            "phase": phase,
+            "drain_delay": tree.drain_delay,
+            "policy": {
+                "graceful": tree.policy.graceful,
+                "forceful": tree.policy.forceful,
+                "terminate": tree.policy.terminate,
+            },
+            "components": [
+                {
+                    "path": instance.path,
+                    "name": instance.spec.name,
+                    "state": instance.state.value,
+                    "ready": instance.ready,
+                    "restarts": instance.restarts,
+                    "priority": instance.priority.name,
+                    "depends_on": sorted({*instance.spec.injected, *instance.spec.depends_on}),
+                }
+                for instance in tree._instance.walk_live()
+            ],
+        }
+
+    def _require_tree(self) -> RunningTree:
+        if self._tree is None:
+            msg = "The health server has not started; add it to a tree and start the tree."
+            raise RuntimeError(msg)
+        return self._tree
+
+    # -- HTTP ----------------------------------------------------------------------
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            try:
+                with anyio.fail_after(self.request_timeout):
+                    try:
+                        method, path = await self._read_request(stream)
+                    except _BadRequestError as bad:
+                        await stream.send(_response(bad.status, bad.text))
+                        if bad.status == 431:  # noqa: PLR2004 - the client may still be sending
+                            await _discard_rest(stream, self.max_request_size * 8)
+                        return
+                    status, body, content_type = self._route(method, path)
+                    await stream.send(_response(status, body, content_type, head=method == "HEAD"))
+            except (TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                return  # the client went away or was too slow: nothing to answer
+            except Exception as exc:  # noqa: BLE001 - one bad request must not stop the probes
+                _log.exception("health.request_failed", error=str(exc))
+
+    async def _read_request(self, stream: anyio.abc.SocketStream) -> tuple[str, str]:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            if len(head) > self.max_request_size:
+                raise _BadRequestError(431, "request too large\n")
+            head += await stream.receive(4096)
+        line = head.split(b"\r\n", 1)[0]
+        if len(head.split(b"\r\n\r\n", 1)[0]) > self.max_request_size:
+            raise _BadRequestError(431, "request too large\n")
+        parts = line.split(b" ")
+        if len(parts) != 3:  # noqa: PLR2004 - method, target, version
+            raise _BadRequestError(400, "malformed request line\n")
+        method, target, version = (p.decode("ascii", "replace") for p in parts)
+        if not version.startswith("HTTP/1."):
+            raise _BadRequestError(505, "only HTTP/1.x is served\n")
+        if method not in {"GET", "HEAD"}:
+            raise _BadRequestError(405, "only GET and HEAD are allowed\n")
+        return method, target.split("?", 1)[0]
+
+    def _route(self, method: str, path: str) -> tuple[int, str, str]:
+        del method
+        if path == "/livez":
+            return (*self.livez(), "text/plain; charset=utf-8")
+        if path == "/readyz":
+            return (*self.readyz(), "text/plain; charset=utf-8")
+        if path == "/tree":
+            return 200, json.dumps(self.describe(), indent=2) + "\n", "application/json"
+        return 404, "not found: try /livez, /readyz or /tree\n", "text/plain; charset=utf-8"
+
+    def __repr__(self) -> str:
+        return f"<HealthServer http://{self.host}:{self.port}>"
+
+
+async def _discard_rest(stream: anyio.abc.SocketStream, limit: int) -> None:
+    """
+    Read and drop what the client still sends, up to *limit* bytes, after answering.
+
+    Closing a socket with unread data makes the kernel reset the connection, and
+    the client would lose the answer instead of reading the error status.
+    """
+    await stream.send_eof()
+    dropped = 0
+    while dropped < limit:
+        dropped += len(await stream.receive())
+
+
+def _integer(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        msg = f"`{name}` must be an integer from {low} to {high}, got {value!r}."
+        raise ConfigurationError(msg)
+    return value
+
+
+def _response(status: int, body: str, content_type: str = "text/plain; charset=utf-8", *, head: bool = False) -> bytes:
+    data = body.encode()
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS[status]}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(data)}",
+        "Cache-Control: no-store",
+        "Connection: close",
+    ]
+    if status == 405:  # noqa: PLR2004 - Method Not Allowed must say what is
+        lines.append("Allow: GET, HEAD")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (b"" if head else data)
