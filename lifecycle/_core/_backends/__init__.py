@@ -1,91 +1,32 @@
-"""Backend-specific code, one small module per event loop, imported lazily."""
+"""
+Backend-specific code, one small module per event loop, imported lazily.
+
+:mod:`._interface` says what the engine needs from a loop (a clock, a one-shot
+event, a shielded scope, cut-offs, a thread-safe scheduler); ``_asyncio`` and
+``_trio`` provide it, and the functions here pick the running loop's. Nothing
+outside this folder imports a backend module.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self, final
 
-import attrs
-
-if TYPE_CHECKING:
-    from lifecycle._core._escalation import Escalation
+from ._interface import ErrorReporter as ErrorReporter
+from ._interface import Primitives as Primitives
+from ._interface import Scheduler as Scheduler
+from ._interface import Scope as Scope
+from ._interface import Waker as Waker
 
 __all__ = [
     "ErrorReporter",
     "Primitives",
+    "Scheduler",
     "Scope",
+    "Waker",
     "current_primitives",
     "current_scheduler",
     "install_loop_exception_handler",
 ]
-
-Scheduler = Callable[[Callable[[], None]], None]
-
-
-class Waker(Protocol):
-    """A one-shot event for one waiter: ``set()`` wakes ``wait()``, which returns at once once set."""
-
-    def set(self) -> None:
-        """Wake the waiter (idempotent)."""
-
-    async def wait(self) -> object:
-        """Wait until set; cancellable by anyio cancel scopes."""
-
-
-class Scope(Protocol):
-    """
-    The part of a cancel scope the engine uses: anyio's, or on Trio, Trio's own.
-
-    A Trio cancel scope nests with anyio's (anyio's wraps one), so the engine
-    can use it directly there and skip the wrapper.
-    """
-
-    deadline: float
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-        /,
-    ) -> bool | None: ...
-
-    def cancel(self) -> None:
-        """Cancel the scope."""
-
-    @property
-    def cancel_called(self) -> bool:
-        """Whether :meth:`cancel` was called (or the deadline passed)."""
-
-    @property
-    def cancelled_caught(self) -> bool:
-        """Whether the scope caught its own cancellation."""
-
-
-@final
-@attrs.frozen
-class Primitives:
-    """
-    The current loop's clock, one-shot event, cancel scope type, cancellation class and cut-offs.
-
-    Resolved once per tree: anyio detects the backend again on every
-    :class:`anyio.CancelScope`, :class:`anyio.Event` and
-    :func:`anyio.get_cancelled_exc_class`, which a start of ten thousand
-    components would otherwise pay for tens of thousands of times.
-    """
-
-    clock: Callable[[], float]
-    event: Callable[[], Waker]
-    shielded_scope: Callable[[], Scope]
-    cancelled: type[BaseException]
-    # Cut a teardown scope off when its escalation's GRACEFUL phase ends (following
-    # its jumps), and forget it once left: on Trio its deadline, on asyncio one
-    # timer per escalation instead of one per scope.
-    follow: Callable[[Scope, Escalation], None]
-    unfollow: Callable[[Scope, Escalation], None]
 
 
 def _running_trio() -> bool:
@@ -131,10 +72,6 @@ def current_primitives() -> Primitives:
     from . import _asyncio  # noqa: PLC0415 - imported only on that backend
 
     return _asyncio.current_primitives()
-
-
-# lifecycle.report_error: called as report(event, error, **fields); never raises.
-ErrorReporter = Callable[..., None]
 
 
 def install_loop_exception_handler(report: ErrorReporter) -> Callable[[], None]:

@@ -10,8 +10,8 @@ from typing import final
 
 import anyio
 
-from . import ErrorReporter, Primitives
 from ._cutoffs import Cutoffs
+from ._interface import ErrorReporter, Primitives
 
 
 def current_scheduler() -> Callable[[Callable[[], None]], None]:

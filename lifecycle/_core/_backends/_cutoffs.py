@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, final
 
 from lifecycle._core._policy import Phase
 
-from . import Scope
+from ._interface import Scope
 
 if TYPE_CHECKING:
     from lifecycle._core._escalation import Escalation

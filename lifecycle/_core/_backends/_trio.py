@@ -10,7 +10,7 @@ import trio
 from lifecycle._core._escalation import Escalation
 from lifecycle._core._policy import Phase
 
-from . import Primitives, Scope
+from ._interface import Primitives, Scope
 
 
 def current_scheduler() -> Callable[[Callable[[], None]], None]:
