@@ -20,10 +20,11 @@ from ._context import Context
 from ._errors import ComponentError, Stage, UsageError
 from ._escalation import Escalation, combine_policies
 from ._policy import Phase, Priority, ShutdownPolicy
-from ._report import ComponentReport, Outcome, State
+from ._report import ComponentReport
 from ._report_error import report_error
 from ._scope import ShieldedScope, current_owner
 from ._spec import ComponentSpec, Style
+from ._states import Outcome, State
 from ._tasks import TaskHandle
 
 __all__ = ["ComponentInstance", "current_instance", "failure_group", "flatten_failures", "stop_instances"]

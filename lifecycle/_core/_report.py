@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 import math
 from collections import Counter
@@ -12,79 +11,9 @@ from typing import Literal, final
 import attrs
 
 from ._policy import Phase, Priority
+from ._states import Outcome, PhaseChange, StopReason
 
-__all__ = ["ComponentReport", "Outcome", "PhaseChange", "ShutdownReport", "State", "StopReason"]
-
-
-class State(enum.Enum):
-    """The life of a component: ``STARTING -> RUNNING -> STOPPING -> STOPPED``, or ``FAILED``."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-class Outcome(enum.Enum):
-    """
-    How a component's life ended.
-
-    ``GRACEFUL``, ``FORCED`` and ``TERMINATED`` say in which phase its stop
-    finished; ``FINISHED`` means it returned on its own before any stop;
-    ``FAILED`` means it raised (``ComponentReport.error`` says what);
-    ``STUBBORN`` means it was still alive when the report was taken, after the
-    terminate deadline.
-    """
-
-    GRACEFUL = "graceful"
-    FORCED = "forced"
-    TERMINATED = "terminated"
-    FINISHED = "finished"
-    FAILED = "failed"
-    STUBBORN = "stubborn"
-
-    @classmethod
-    def for_phase(cls, phase: Phase) -> Outcome:
-        """Return the outcome of a stop that finished during *phase*."""
-        return (cls.GRACEFUL, cls.FORCED, cls.TERMINATED)[phase]
-
-
-class StopReason(enum.Enum):
-    """Why a tree stopped."""
-
-    REQUEST = "request"
-    """``request_shutdown()`` or ``shutdown()`` was called, or the ``running()`` block exited."""
-    SIGNAL = "signal"
-    """The process received SIGINT or SIGTERM."""
-    FAILURE = "failure"
-    """A component failed and nothing handled it (or the tree failed to start)."""
-    MAIN_EXITED = "main exited"
-    """The tree's job ended: a ``main`` component returned, or the root returned."""
-
-
-@final
-@attrs.frozen
-class PhaseChange:
-    """
-    One change of phase during a tree's stop, as logged in the ``tree.phase`` event.
-
-    Attributes:
-        phase: The phase that began.
-
-        at: When it began, on the loop clock.
-
-        reason: What began it: ``"request"`` (the stop was requested by the
-            program, or :meth:`~lifecycle.RunningTree.escalate` was called), ``"signal"``
-            (a signal, under :func:`~lifecycle.run` or ``running(signals=True)``)
-            or ``"deadline"`` (the previous phase's budget ran out).
-
-    .. versionadded:: 0.1.0
-    """
-
-    phase: Phase
-    at: float
-    reason: Literal["request", "signal", "deadline"]
+__all__ = ["ComponentReport", "ShutdownReport"]
 
 
 def _seconds(value: float | None) -> str:
@@ -386,7 +315,7 @@ class ShutdownReport:
 
         .. versionadded:: 0.1
         """
-        from ._timeline import render_timeline  # noqa: PLC0415 - the renderer imports this module
+        from ._timeline import render_timeline  # noqa: PLC0415 - the SVG renderer loads only when a timeline is drawn
 
         return render_timeline(self)
 

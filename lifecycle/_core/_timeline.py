@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 from ._policy import Phase
-from ._report import ComponentReport, Outcome
+from ._states import Outcome
 
 if TYPE_CHECKING:
-    from ._report import ShutdownReport
+    from ._report import ComponentReport, ShutdownReport
 
 __all__ = ["render_timeline"]
 

@@ -20,7 +20,8 @@ import structlog
 from lifecycle._core._errors import ConfigurationError, LifecycleError
 from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._policy import Phase, ShutdownPolicy, seconds_from_env
-from lifecycle._core._report import ComponentReport, ShutdownReport, StopReason
+from lifecycle._core._report import ComponentReport, ShutdownReport
+from lifecycle._core._states import StopReason
 
 from ._blocked_loop import blocked_in
 from ._logging_setup import configure_logging

@@ -11,7 +11,7 @@ import anyio.abc
 import structlog
 
 from lifecycle._core._policy import Phase
-from lifecycle._core._report import StopReason
+from lifecycle._core._states import StopReason
 
 if TYPE_CHECKING:
     from lifecycle._core._instance import ComponentInstance

@@ -11,7 +11,7 @@ import structlog
 
 from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._policy import seconds_from_env
-from lifecycle._core._report import State
+from lifecycle._core._states import State
 
 __all__ = ["DEFAULT_STARTUP_PROGRESS_INTERVAL", "startup_progress_interval", "still_starting", "watch_startup"]
 

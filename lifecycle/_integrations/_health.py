@@ -11,7 +11,7 @@ import structlog
 
 from lifecycle._core._context import Context
 from lifecycle._core._errors import ConfigurationError
-from lifecycle._core._report import State
+from lifecycle._core._states import State
 from lifecycle._host._grace_period import seconds_option
 from lifecycle._host._running_tree import RunningTree, current_tree
 

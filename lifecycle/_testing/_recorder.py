@@ -11,7 +11,7 @@ import attrs
 
 from lifecycle._core import _instance_hooks as _hooks
 from lifecycle._core._instance import ComponentInstance
-from lifecycle._core._report import State
+from lifecycle._core._states import State
 
 __all__ = ["Recorder", "Transition"]
 
