@@ -12,11 +12,11 @@ from __future__ import annotations
 from ._core._escalation import Escalation as Escalation
 from ._core._escalation import combine_policies as combine_policies
 from ._core._exports import fixup_module_metadata
+from ._core._failures import failure_group as failure_group
+from ._core._failures import flatten_failures as flatten_failures
 from ._core._instance import ComponentInstance as ComponentInstance
 from ._core._instance import current_instance as current_instance
-from ._core._instance import failure_group as failure_group
-from ._core._instance import flatten_failures as flatten_failures
-from ._core._instance import stop_instances as stop_instances
+from ._core._stop import stop_instances as stop_instances
 
 __all__ = [
     "ComponentInstance",

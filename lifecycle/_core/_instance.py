@@ -1,13 +1,18 @@
-"""One running instance of a component: its task, readiness, stop and report."""
+"""
+One run of a component: ComponentInstance, what its owner and the component itself do with it.
+
+Its owner (a supervisor, or the tree) starts it, learns of its readiness and
+end through callbacks, begins its stop and reads its report; the component
+calls back through its :class:`~lifecycle.Context` (ready, spawn, request a
+stop). The task it runs is in :mod:`._component_task`, the stop that waits for
+it in :mod:`._stop`, the grouping of its errors in :mod:`._failures`.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
-import traceback
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
-from pathlib import Path
-from types import FrameType
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any, final
 
 import anyio
@@ -16,24 +21,25 @@ import structlog
 
 from . import _instance_hooks as _hooks
 from ._backends import Primitives, Scope, Waker, current_primitives
+from ._component_task import run_component
 from ._context import Context
-from ._errors import ComponentError, Stage, UsageError
+from ._errors import Stage, UsageError
 from ._escalation import Escalation, combine_policies
+from ._failures import flatten_failures, from_children, path_of
+from ._frames import format_own_stack
 from ._policy import Phase, Priority, ShutdownPolicy
 from ._report import ComponentReport
 from ._report_error import report_error
 from ._scope import ShieldedScope, current_owner
 from ._spec import ComponentSpec, Style
 from ._states import Outcome, State
+from ._stop import stop_instances
 from ._tasks import TaskHandle
 
-__all__ = ["ComponentInstance", "current_instance", "failure_group", "flatten_failures", "stop_instances"]
+__all__ = ["ComponentInstance", "current_instance"]
 
 
 Callback = Callable[["ComponentInstance"], None]
-
-# Stacks shown for stubborn components leave out the framework's own frames.
-_FRAMEWORK_DIRS = (str(Path(anyio.__file__).parent), str(Path(__file__).parent.parent))
 
 # Orders the ends of all component tasks in the process; timestamps can tie.
 _exit_counter = itertools.count()
@@ -50,73 +56,6 @@ def current_instance() -> ComponentInstance | None:
     """
     owner = current_owner.get()
     return owner if isinstance(owner, ComponentInstance) else None
-
-
-def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list[BaseException]:
-    """
-    Turn ``(path, stage, error)`` triples into the exceptions to raise.
-
-    A plain exception becomes a :class:`~lifecycle.ComponentError`; a ``ComponentError`` or
-    an exception group of them (from a nested tree) is passed on, flattened; a
-    ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``) keeps
-    its type and gains a note naming the component.
-    """
-    out: list[BaseException] = []
-    for path, stage, error in errors:
-        if isinstance(error, ComponentError):
-            out.append(error)
-        elif isinstance(error, BaseExceptionGroup) and _all_component_errors(error):
-            out.extend(_leaves(error))
-        elif isinstance(error, Exception):
-            out.append(ComponentError(path, stage, error))
-        else:
-            error.add_note(f"raised by component {path!r} ({stage})")
-            out.append(error)
-    return out
-
-
-def failure_group(message: str, errors: list[BaseException]) -> BaseExceptionGroup[BaseException]:
-    """
-    Group *errors* for raising: an ``ExceptionGroup`` when all are ``Exception``.
-
-    ``KeyboardInterrupt`` and other ``BaseException`` errors make it a
-    ``BaseExceptionGroup``, so they are never hidden inside an ``ExceptionGroup``.
-    """
-    if all(isinstance(e, Exception) for e in errors):
-        return ExceptionGroup(message, errors)  # type: ignore[type-var]
-    return BaseExceptionGroup(message, errors)
-
-
-def _from_children(error: BaseException) -> bool:
-    return isinstance(error, ComponentError) or (isinstance(error, BaseExceptionGroup) and _all_component_errors(error))
-
-
-def _path_of(error: BaseException) -> str:
-    return error.path if isinstance(error, ComponentError) else "?"
-
-
-def _all_component_errors(group: BaseExceptionGroup[BaseException]) -> bool:
-    return all(isinstance(e, ComponentError) for e in _leaves(group))
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            out.extend(_leaves(exc))
-        else:
-            out.append(exc)
-    return out
-
-
-def _frames(coro: object) -> list[FrameType]:
-    frames: list[FrameType] = []
-    while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is not None:
-            frames.append(frame)
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return frames
 
 
 @final
@@ -174,7 +113,6 @@ class ComponentInstance:
 
     __slots__ = (
         "_agen",
-        "_awaiting_children",
         "_body",
         "_children_reports",
         "_coro",
@@ -279,9 +217,6 @@ class ComponentInstance:
         self._wake: Waker | None = None
         self._teardown_scope: Scope | None = None
         self._live_children: dict[ComponentInstance, None] | None = None
-        # How many stop_instances() calls of this component's own are waiting for
-        # instances it owns: while one is, it is not the stubborn one.
-        self._awaiting_children = 0
         # An instance created inside a component (by a supervisor) belongs to it.
         owner = current_owner.get()
         self.parent = owner if isinstance(owner, ComponentInstance) else None
@@ -375,7 +310,7 @@ class ComponentInstance:
                 self.parent._live_children = {}
             self.parent._live_children[self] = None
         # The coroutine is kept for stack(); it is cheaper than get_current_task().
-        coro = self._coro = self._run()
+        coro = self._coro = run_component(self)
         task_group.start_soon(lambda: coro, name=f"lifecycle:{self.path}")
 
     def begin_stop(self, escalation: Escalation) -> None:
@@ -497,10 +432,7 @@ class ComponentInstance:
         """
         if self._coro is None:
             return []
-        frames = _frames(self._coro)
-        own = [f for f in frames if not f.f_code.co_filename.startswith(_FRAMEWORK_DIRS)]
-        summary = traceback.StackSummary.extract((f, f.f_lineno) for f in own or frames)
-        return summary.format()
+        return format_own_stack(self._coro)
 
     def _error(self) -> BaseException | None:
         if not self._errors:
@@ -584,10 +516,10 @@ class ComponentInstance:
             else:
                 stage = "run" if self._is_ready else "start"
         self._errors += ((stage, error),)
-        nested = flatten_failures([(self.path, stage, error)]) if _from_children(error) else []
+        nested = flatten_failures([(self.path, stage, error)]) if from_children(error) else []
         if nested:
             # A supervisor passing on its children's failures: they were logged already.
-            children = [_path_of(e) for e in nested]
+            children = [path_of(e) for e in nested]
             report_error(
                 "component.failed", None, logger=self._log, component=self.path, stage=stage, children=children
             )
@@ -627,161 +559,9 @@ class ComponentInstance:
         for scope in self._shields or ():
             scope._update()
 
-    # -- the task ----------------------------------------------------------------
-
-    async def _run(self) -> None:
-        current_owner.set(self)
-        self.started_at = self._prim.clock()
-        self._log.debug("component.starting", component=self.path)
-        agen: AsyncGenerator[object, None] | None = None
-        try:
-            # Shielded: outer cancellation never reaches a component; its owner stops it.
-            with self._prim.shielded_scope() as body:
-                self._body = body
-                if self.escalation is not None:
-                    body.cancel()
-                await self._run_body(body)
-                agen = self._agen
-                gated = self._gate_teardown and not self._gate_open
-                if agen is not None and not body.cancel_called and self._errors and gated:
-                    # Failed while running: hold the teardown until the owner has
-                    # stopped the dependents (it releases the gate when it stops us).
-                    self._gate = self._prim.event()
-                    await self._gate.wait()
-                if agen is not None and not body.cancel_called:
-                    # A started resource is woken by its stop, not cancelled: its
-                    # teardown runs in this same shielded scope, which is now cut
-                    # off when GRACEFUL ends (and follows escalations).
-                    await self._end_tasks()
-                    self._follow_teardown(body)
-                    await self._teardown(agen, body)
-            if self._teardown_scope is not None:
-                self._unfollow_teardown()
-                if body.cancelled_caught:
-                    self._teardown_cut_off()
-            await self._end_tasks()
-            if self._agen is not None:  # a generator whose body was cancelled
-                scope = ShieldedScope(Phase.GRACEFUL)
-                with scope:
-                    await self._teardown(self._agen, scope)
-                if scope.cancelled_caught:
-                    self._teardown_cut_off()
-                await self._end_tasks()
-            if agen is not None:
-                await self._finalize(agen)
-        except BaseException as exc:  # noqa: BLE001 - never leave the owner waiting on a dead task
-            self._record(exc, "stop")
-        finally:
-            self._finish()
-
-    async def _run_body(self, body: Scope) -> None:
-        spec = self.spec
-        kwargs = {name: self.values[name] for name in spec.injected}
-        if spec.wants_ctx:
-            kwargs["ctx"] = self.ctx
-        cancelled = self._prim.cancelled
-        try:
-            if spec.style is Style.GENERATOR:
-                await self._run_generator(spec.call(**kwargs))
-            else:
-                await self._run_function(spec.call, kwargs)
-        except cancelled:
-            if body.cancel_called:
-                raise
-            self._record(UsageError(f"Component {self.path!r} raised a cancellation that nobody requested."))
-        except BaseException as exc:  # noqa: BLE001 - recorded, reported with its name, raised by the owner
-            self._record(exc)
-
-    async def _run_generator(self, agen: AsyncGenerator[object, None]) -> None:
-        self._agen = agen
-        try:
-            value = await agen.__anext__()
-        except StopAsyncIteration:
-            self._agen = None
-            msg = (
-                f"Async generator component {self.path!r} returned without yielding; "
-                "it must yield exactly once, the value it provides."
-            )
-            raise UsageError(msg) from None
-        self._ready_called(value, by_yield=True)
-        # A resource has no body to interrupt: its stop sets this event (cheaper
-        # than a cancellation), and its teardown runs next.
-        self._wake = self._prim.event()
-        if self.escalation is None:
-            await self._wake.wait()
-
-    async def _run_function(self, call: Callable[..., Awaitable[object]], kwargs: dict[str, object]) -> None:
-        if not self.spec.wants_ctx:
-            self._ready_called(None)
-        await call(**kwargs)
-        if not self._is_ready and self.escalation is None:
-            if not self.spec.main:
-                msg = (
-                    f"Component {self.path!r} returned before calling ctx.ready(); call "
-                    "ctx.ready() once it has started, or register it with main=True if it "
-                    "is a job that finishes."
-                )
-                raise UsageError(msg)
-            self._ready_called(None)
-
-    async def _teardown(self, agen: AsyncGenerator[object, None], scope: Scope | ShieldedScope) -> None:
-        """Run a generator's code after ``yield``, inside the shielded *scope*."""
-        self._agen = None  # no reference kept: the loop's asyncgen hooks can forget it
-        cancelled = self._prim.cancelled
-        try:
-            await agen.__anext__()
-        except StopAsyncIteration:
-            pass
-        except cancelled:
-            if not scope.cancel_called:
-                self._record(UsageError(f"Teardown of {self.path!r} raised a cancellation nobody requested."))
-            raise
-        except BaseException as exc:  # noqa: BLE001 - recorded, reported with its name
-            self._record(exc, "stop")
-        else:
-            msg = f"Async generator component {self.path!r} yielded more than once; it must yield exactly once."
-            self._record(UsageError(msg), "stop")
-
-    def _teardown_cut_off(self) -> None:
-        self._cut_off = True
-        phase = self.escalation.phase.name if self.escalation is not None else None
-        self._log.warning("component.teardown_cut_off", component=self.path, phase=phase)
-
-    async def _finalize(self, agen: AsyncGenerator[object, None]) -> None:
-        """Close a generator that is still suspended; anything it awaits now is cancelled."""
-        if getattr(agen, "ag_frame", True) is None:  # finished: nothing to finalize
-            return
-        cancelled = anyio.get_cancelled_exc_class()
-        with anyio.CancelScope(shield=True) as closing:
-            closing.cancel()
-            try:
-                await agen.aclose()
-            except cancelled:
-                pass
-            except Exception as exc:  # noqa: BLE001 - recorded, reported with its name
-                self._record(exc, "stop")
-
-    async def _end_tasks(self) -> None:
-        if not self._tasks:
-            return
-        with anyio.CancelScope(shield=True):
-            self._tasks_idle = anyio.Event()
-            for handle in list(self._tasks or ()):
-                handle.cancel()
-            await self._tasks_idle.wait()
-
-    def _follow_teardown(self, scope: Scope) -> None:
-        if self.escalation is not None:  # set by the stop that woke the resource
-            self._teardown_scope = scope
-            self._prim.follow(scope, self.escalation)
-
-    def _unfollow_teardown(self) -> None:
-        if self._teardown_scope is not None and self.escalation is not None:
-            self._prim.unfollow(self._teardown_scope, self.escalation)
-        self._teardown_scope = None
+    # -- the task's end ---------------------------------------------------------
 
     def _finish(self) -> None:
-        self._unfollow_teardown()  # if an error nobody expected skipped it
         self._done = True
         self.stopped_at = self._prim.clock()
         self.exit_order = next(_exit_counter)
@@ -802,158 +582,3 @@ class ComponentInstance:
 
     def __repr__(self) -> str:
         return f"<ComponentInstance {self.path!r} {self.state.value}>"
-
-
-# How a stop lets components cut off at a phase's end unwind before it calls the
-# ones still alive stubborn: it yields to the loop until none of them has moved
-# for _SETTLE_QUIET passes in a row, and at most _SETTLE_MAX passes in all (a
-# component that swallows cancellation in a loop moves on every pass).
-_SETTLE_QUIET = 3
-_SETTLE_MAX = 100
-
-
-def _position(instance: ComponentInstance) -> tuple[int, int] | None:
-    """Where the instance's task is suspended now (its innermost frame and instruction)."""
-    if instance.done or instance._coro is None:
-        return None
-    frames = _frames(instance._coro)
-    if not frames:
-        return None
-    frame = frames[-1]
-    return (id(frame), frame.f_lasti)
-
-
-async def _settle(alive: Sequence[ComponentInstance]) -> None:
-    """Yield until the tasks of *alive* are all ended or have stopped moving (bounded)."""
-    marks = [_position(i) for i in alive]
-    quiet = 0
-    for _ in range(_SETTLE_MAX):
-        await anyio.lowlevel.checkpoint()
-        if all(i.done for i in alive):
-            return
-        now = [_position(i) for i in alive]
-        if now == marks:
-            quiet += 1
-            if quiet >= _SETTLE_QUIET:
-                return
-        else:
-            quiet = 0
-            marks = now
-
-
-async def stop_instances(instances: Sequence[ComponentInstance], escalation: Escalation | None) -> None:
-    """
-    Stop *instances* concurrently and wait until all have ended (low-level).
-
-    With *escalation* ``None`` it only waits. When TERMINATE begins for a
-    component that is still alive, it is logged as stubborn
-    (``component.stubborn``, with its stack); past the terminate deadline it is
-    logged again (``component.stubborn_past_terminate``) and still waited for,
-    since abandoning a task would break structured concurrency. A checkpoint;
-    cancelling it abandons only the waiting.
-    """
-    if escalation is not None:
-        for instance in instances:
-            instance.begin_stop(escalation)
-    pending = [i for i in instances if not i.done]
-    if not pending:
-        await anyio.lowlevel.checkpoint()
-        return
-    owner = current_instance()
-    if owner is not None:
-        owner._awaiting_children += 1
-    try:
-        await _wait_stopped(pending, escalation)
-    finally:
-        if owner is not None:
-            owner._awaiting_children -= 1
-
-
-async def _wait_stopped(pending: Sequence[ComponentInstance], escalation: Escalation | None) -> None:
-    left = len(pending)
-    all_done = anyio.Event()
-
-    def exited(_: ComponentInstance) -> None:
-        nonlocal left
-        left -= 1
-        if not left:
-            all_done.set()
-
-    for instance in pending:
-        instance.add_exit_callback(exited)
-    if escalation is None:
-        await all_done.wait()
-        return
-
-    warned: dict[ComponentInstance, Phase] = {}
-    waiting = anyio.CancelScope()
-
-    def wake() -> None:
-        waiting.cancel()
-
-    escalation.subscribe(wake, wake)
-    try:
-        while not all_done.is_set():
-            alive = [i for i in pending if not i.done]
-            waiting = anyio.CancelScope(deadline=_next_check(alive, escalation, warned))
-            with waiting:
-                await all_done.wait()
-            now = anyio.current_time()
-            if not all_done.is_set() and any(
-                not i.done and now >= (i.escalation or escalation).end(Phase.FORCEFUL) for i in alive
-            ):
-                # Scopes cut off at this very instant have been cancelled, but their tasks
-                # have not run yet (nor have the owners their children's ends woke): let
-                # them unwind before anything is called stubborn.
-                await _settle(alive)
-            for instance in alive:
-                if not instance.done:
-                    _check_stubborn(instance, instance.escalation or escalation, now, warned)
-    finally:
-        escalation.unsubscribe(wake)
-
-
-def _next_check(
-    alive: list[ComponentInstance], escalation: Escalation, warned: dict[ComponentInstance, Phase]
-) -> float:
-    """When the stop must next look for stubborn components: the next TERMINATE beginning or end."""
-    next_at = math.inf
-    for instance in alive:
-        esc = instance.escalation or escalation
-        stage = warned.get(instance)
-        if stage is None:
-            next_at = min(next_at, esc.end(Phase.FORCEFUL))
-        elif stage is Phase.FORCEFUL:
-            next_at = min(next_at, esc.end(Phase.TERMINATE))
-    return next_at
-
-
-def _check_stubborn(
-    instance: ComponentInstance, escalation: Escalation, now: float, warned: dict[ComponentInstance, Phase]
-) -> None:
-    """
-    Log *instance* as stubborn when TERMINATE has begun (and again past its end) while it is alive.
-
-    A component waiting for its own children is not the stubborn one: its stage
-    advances (so the stop's wait moves on) but it is not logged; the leaves that
-    hold the stop are.
-    """
-    stage = warned.get(instance)
-    culprit = not instance._awaiting_children and not instance.live_children()
-    if stage is None and now >= escalation.end(Phase.FORCEFUL):
-        warned[instance] = Phase.FORCEFUL
-        if culprit:
-            instance._log.warning(
-                "component.stubborn",
-                component=instance.path,
-                phase=Phase.TERMINATE.name,
-                stack="".join(instance.stack()),
-            )
-    elif stage is Phase.FORCEFUL and now >= escalation.end(Phase.TERMINATE):
-        warned[instance] = Phase.TERMINATE
-        if culprit:
-            instance._log.error(
-                "component.stubborn_past_terminate",
-                component=instance.path,
-                stack="".join(instance.stack()),
-            )

@@ -12,17 +12,17 @@ import anyio
 from ._errors import ConfigurationError
 from ._policy import Phase
 
-__all__ = ["ShieldedScope", "current_owner", "shielded"]
+__all__ = ["ScopeOwner", "ShieldedScope", "current_owner", "shielded"]
 
 
-class _ScopeOwner(Protocol):
+class ScopeOwner(Protocol):
     def _shield_deadline(self, until: Phase) -> float: ...
     def _add_shield(self, scope: ShieldedScope) -> None: ...
     def _discard_shield(self, scope: ShieldedScope) -> None: ...
     def _shield_cut_off(self, scope: ShieldedScope) -> None: ...
 
 
-current_owner: ContextVar[_ScopeOwner | None] = ContextVar("lifecycle_current_component", default=None)
+current_owner: ContextVar[ScopeOwner | None] = ContextVar("lifecycle_current_component", default=None)
 
 
 @final
@@ -48,7 +48,7 @@ class ShieldedScope:
             raise ConfigurationError(msg)
         self.until = until
         self._timeout_at = math.inf if timeout is None else timeout
-        self._owner: _ScopeOwner | None = None
+        self._owner: ScopeOwner | None = None
         self._scope = anyio.CancelScope(shield=True)
         self._cancelled = False
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from types import FrameType
 
+from lifecycle._core._component_task import run_component
 from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._tasks import TaskHandle
 
 __all__ = ["blocked_in"]
 
-_COMPONENT_CODE = ComponentInstance._run.__code__
+_COMPONENT_CODE = run_component.__code__
 _TASK_CODE = TaskHandle._main.__code__
 
 
@@ -31,7 +32,7 @@ def blocked_in(frame: FrameType | None) -> dict[str, str]:
                 if isinstance(handle, TaskHandle) and isinstance(owner, ComponentInstance):
                     return {"component": owner.path, "task": handle.name}
             elif code is _COMPONENT_CODE:
-                instance = frame.f_locals.get("self")
+                instance = frame.f_locals.get("instance")
                 if isinstance(instance, ComponentInstance):
                     return {"component": instance.path}
             frame = frame.f_back

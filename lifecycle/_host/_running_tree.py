@@ -15,11 +15,13 @@ import structlog
 from lifecycle._core._backends import Scheduler, current_scheduler
 from lifecycle._core._errors import ConfigurationError, StoppedError
 from lifecycle._core._escalation import Escalation
-from lifecycle._core._instance import ComponentInstance, failure_group, stop_instances
+from lifecycle._core._failures import failure_group
+from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._policy import Phase, ShutdownPolicy
 from lifecycle._core._report import ShutdownReport
 from lifecycle._core._spec import ComponentSpec
 from lifecycle._core._states import PhaseChange, State, StopReason
+from lifecycle._core._stop import stop_instances
 from lifecycle._integrations._systemd import notify_systemd
 
 from ._grace_period import check_budget, grace_period_from_env, seconds_option
