@@ -14,6 +14,8 @@ from ._core._errors import LifecycleError as LifecycleError
 from ._core._errors import StoppedError as StoppedError
 from ._core._errors import UsageError as UsageError
 from ._core._exports import fixup_module_metadata
+from ._core._observe import ComponentStatus as ComponentStatus
+from ._core._observe import Subscription as Subscription
 from ._core._policy import Phase as Phase
 from ._core._policy import Priority as Priority
 from ._core._policy import ShutdownPolicy as ShutdownPolicy
@@ -37,11 +39,11 @@ from ._helpers._environ import scoped_env as scoped_env
 from ._helpers._gather import gather as gather
 from ._helpers._singleflight import SingleFlight as SingleFlight
 from ._helpers._timeouts import call_with_timeout as call_with_timeout
+from ._host._embedded import running as running
 from ._host._program import ExitCode as ExitCode
 from ._host._program import run as run
 from ._host._running_tree import RunningTree as RunningTree
 from ._host._running_tree import current_tree as current_tree
-from ._host._running_tree import running as running
 from ._integrations._asgi import LifespanMiddleware as LifespanMiddleware
 from ._integrations._health import HealthServer as HealthServer
 from ._integrations._instance_lock import AlreadyRunningError as AlreadyRunningError
@@ -72,6 +74,7 @@ __all__ = [
     "ComponentError",
     "ComponentReport",
     "ComponentSpec",
+    "ComponentStatus",
     "ConfigurationError",
     "Context",
     "EnvironScope",
@@ -102,6 +105,7 @@ __all__ = [
     "StopReason",
     "StoppedError",
     "Style",
+    "Subscription",
     "TaskHandle",
     "UsageError",
     "call_with_timeout",

@@ -27,6 +27,7 @@ from ._errors import Stage, UsageError
 from ._escalation import Escalation, combine_policies
 from ._failures import flatten_failures, from_children, path_of
 from ._frames import format_own_stack
+from ._observe import ComponentObservers
 from ._policy import Phase, Priority, ShutdownPolicy
 from ._report import ComponentReport
 from ._report_error import report_error
@@ -127,6 +128,7 @@ class ComponentInstance:
         "_is_ready",
         "_live_children",
         "_log",
+        "_observers",
         "_own_escalation",
         "_prim",
         "_ready_callbacks",
@@ -228,6 +230,9 @@ class ComponentInstance:
         # The loop's clock, event, scope and cancellation types, resolved once per
         # tree: cheaper than anyio's per-call backend detection on every start and stop.
         self._prim: Primitives = self.parent._prim if self.parent is not None else current_primitives()
+        # The subscribers to the tree's component changes (RunningTree.subscribe_components),
+        # shared by every instance of the tree; None outside a RunningTree.
+        self._observers: ComponentObservers | None = self.parent._observers if self.parent is not None else None
         if _hooks.active:  # lifecycle.testing observes or instruments this instance
             _hooks.created(self)
 
@@ -312,6 +317,8 @@ class ComponentInstance:
         # The coroutine is kept for stack(); it is cheaper than get_current_task().
         coro = self._coro = run_component(self)
         task_group.start_soon(lambda: coro, name=f"lifecycle:{self.path}")
+        if self._observers is not None:
+            self._observers.changed(self)
 
     def begin_stop(self, escalation: Escalation) -> None:
         """
@@ -350,6 +357,8 @@ class ComponentInstance:
             self._body.cancel()
         for callback in self._stop_callbacks:
             callback(self)
+        if self._observers is not None:
+            self._observers.changed(self)
 
     async def wait(self) -> None:
         """Wait until the component's task has ended. A checkpoint; cancelling it only stops the waiting."""
@@ -467,6 +476,8 @@ class ComponentInstance:
         self._log.debug("component.ready", component=self.path)
         for callback in self._ready_callbacks:
             callback(self)
+        if self._observers is not None:
+            self._observers.changed(self)
 
     def _spawn(
         self,
@@ -579,6 +590,8 @@ class ComponentInstance:
         callbacks, self._exit_callbacks = self._exit_callbacks, ()
         for callback in callbacks:
             callback(self)
+        if self._observers is not None:
+            self._observers.changed(self)
 
     def __repr__(self) -> str:
         return f"<ComponentInstance {self.path!r} {self.state.value}>"

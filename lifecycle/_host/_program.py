@@ -18,14 +18,16 @@ import attrs
 import structlog
 
 from lifecycle._core._errors import ConfigurationError, LifecycleError
+from lifecycle._core._escalation import Escalation
 from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._policy import Phase, ShutdownPolicy, seconds_from_env
 from lifecycle._core._report import ComponentReport, ShutdownReport
 from lifecycle._core._states import StopReason
 
 from ._blocked_loop import blocked_in
+from ._embedded import running
 from ._logging_setup import configure_logging
-from ._running_tree import RunningTree, as_spec, running
+from ._running_tree import RunningTree, as_spec
 from ._unhandled_errors import routing_unhandled_errors
 
 __all__ = ["ExitCode", "execute", "run"]
@@ -108,6 +110,12 @@ class _Watchdog:
         with self._lock:
             self._deadline = time.monotonic() + max(0.0, remaining)
             self._lock.notify()
+
+    def follow(self, escalation: Escalation | None) -> None:
+        """Arm the deadline now and again whenever *escalation*'s deadlines move (an escalation)."""
+        if escalation is not None:
+            escalation.subscribe(self, self.arm)
+        self.arm()
 
     def close(self) -> None:
         """Stop watching: the tree has stopped."""
@@ -196,7 +204,8 @@ def _report_now(tree: RunningTree) -> ShutdownReport:
     escalation = tree.escalation
     requested = escalation.started_at if escalation is not None else 0.0
     now = escalation.end(Phase.TERMINATE) if escalation is not None else 0.0
-    reason, detail = tree._reason or (StopReason.REQUEST, "")
+    reason = tree.stop_reason or StopReason.REQUEST
+    detail = tree.stop_detail or ""
     return ShutdownReport(
         root=tree.name,
         reason=reason,
@@ -322,7 +331,7 @@ def execute(
         ):
             holder.append(tree)
             watchdog = _Watchdog(tree, on_report, blocked_after)
-            tree._stop_listeners.append(watchdog.arm)
+            tree.subscribe_stop(lambda: watchdog.follow(tree.escalation))
             # Shielded: the loop is watched until the tree has stopped, even when a
             # failure cancels this block.
             beating = anyio.CancelScope(shield=True)

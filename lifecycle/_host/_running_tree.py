@@ -1,10 +1,17 @@
-"""Running a tree inside an existing program: running() and RunningTree."""
+"""
+RunningTree: the handle on a running tree, and the public API to observe it.
+
+A tree is started by :func:`~lifecycle.running` (or :func:`~lifecycle.run`);
+its handle waits for it, stops it, escalates its stop, and lets anyone list
+its components and subscribe to its changes (readiness, the stop's beginning,
+phase changes, component changes, the final report). The package's own
+integrations observe a tree only through this API.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Literal, final
 
@@ -13,27 +20,22 @@ import anyio.abc
 import structlog
 
 from lifecycle._core._backends import Scheduler, current_scheduler
-from lifecycle._core._errors import ConfigurationError, StoppedError
+from lifecycle._core._errors import StoppedError
 from lifecycle._core._escalation import Escalation
-from lifecycle._core._failures import failure_group
 from lifecycle._core._instance import ComponentInstance
+from lifecycle._core._observe import ComponentObservers, ComponentStatus, Subscription, Topic, collect_statuses
 from lifecycle._core._policy import Phase, ShutdownPolicy
 from lifecycle._core._report import ShutdownReport
 from lifecycle._core._spec import ComponentSpec
 from lifecycle._core._states import PhaseChange, State, StopReason
 from lifecycle._core._stop import stop_instances
-from lifecycle._integrations._systemd import notify_systemd
 
-from ._grace_period import check_budget, grace_period_from_env, seconds_option
-from ._signals import watch_signals
-from ._startup_progress import startup_progress_interval, watch_startup
+from ._grace_period import seconds_option
+from ._phase_log import PhaseLog
 
-__all__ = ["RunningTree", "as_spec", "current_tree", "running"]
+__all__ = ["RunningTree", "as_spec", "current_tree"]
 
 _log = structlog.get_logger("lifecycle")
-
-# How many paths of running components a ``tree.phase`` event lists (it counts them all).
-_RUNNING_LISTED = 50
 
 # Set in the tree's own task, so every component task of the tree inherits it.
 _current_tree: ContextVar[RunningTree] = ContextVar("lifecycle_current_tree")
@@ -96,19 +98,18 @@ class RunningTree:
         "_drain_delay",
         "_escalation",
         "_instance",
-        "_phase_changes",
-        "_phase_wake",
-        "_ready_listeners",
+        "_phases",
         "_ready_or_stopped",
+        "_ready_topic",
         "_reason",
         "_report",
+        "_report_topic",
         "_requested_at",
         "_schedule",
         "_signal_scope",
-        "_stop_listeners",
         "_stop_requested",
+        "_stop_topic",
         "_stopped",
-        "_stopped_listeners",
         "_task_group",
         "grace_period",
         "name",
@@ -119,6 +120,8 @@ class RunningTree:
         self.name = spec.name
         self.policy = policy
         self._instance = ComponentInstance(spec, policy=policy)
+        # Its own, even when the tree is started inside a component of another tree.
+        self._instance._observers = ComponentObservers(spec.name)
         self._escalation: Escalation | None = None
         self._reason: tuple[StopReason, str] | None = None
         self._report: ShutdownReport | None = None
@@ -128,18 +131,14 @@ class RunningTree:
         self._schedule: Scheduler = current_scheduler()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._signal_scope: anyio.CancelScope | None = None
-        # Called (in the loop) when the stop is requested and on every escalation.
-        self._stop_listeners: list[Callable[[], None]] = []
-        # Called (in the loop) once, when the whole tree has started.
-        self._ready_listeners: list[Callable[[], None]] = []
-        # Called (in the loop) once, when the tree has stopped and its report is made.
-        self._stopped_listeners: list[Callable[[], None]] = []
+        self._ready_topic: Topic[None] = Topic(spec.name, "ready", once=True)
+        self._stop_topic: Topic[None] = Topic(spec.name, "stop", once=True)
+        self._report_topic: Topic[ShutdownReport] = Topic(spec.name, "report", once=True)
+        self._phases = PhaseLog(self._instance, Topic(spec.name, "phases"))
         self._drain_delay = 0.0
         self._drain_cut: anyio.Event | None = None
         self._requested_at: float | None = None
         self.grace_period: float | None = None
-        self._phase_changes: list[PhaseChange] = []
-        self._phase_wake: anyio.CancelScope | None = None
 
     @property
     def stop_requested(self) -> bool:
@@ -221,6 +220,137 @@ class RunningTree:
         """The deadlines of the tree's stop, once requested (low-level)."""
         return self._escalation
 
+    @property
+    def stop_reason(self) -> StopReason | None:
+        """
+        Why the tree's stop was requested, once it was; ``None`` before.
+
+        .. versionadded:: 0.1.0
+        """
+        return None if self._reason is None else self._reason[0]
+
+    @property
+    def stop_detail(self) -> str | None:
+        """
+        The stop's reason in a few words (``"SIGTERM received"``), once it was requested; ``None`` before.
+
+        .. versionadded:: 0.1.0
+        """
+        return None if self._reason is None else self._reason[1]
+
+    @property
+    def phase(self) -> Phase | None:
+        """
+        The phase the tree's stop is in: ``None`` until its first phase begins (after the drain delay).
+
+        .. versionadded:: 0.1.0
+        """
+        return self._phases.current
+
+    @property
+    def phase_changes(self) -> tuple[PhaseChange, ...]:
+        """
+        Every phase change of the tree's stop so far, in order (as logged in ``tree.phase`` events).
+
+        .. versionadded:: 0.1.0
+        """
+        return tuple(self._phases.changes)
+
+    # -- observation ------------------------------------------------------------------
+
+    def components(self) -> tuple[ComponentStatus, ...]:
+        """
+        Return every live component of the tree with its state, as it is now.
+
+        The root comes first, then each component's children after it (depth
+        first), in the order they were started. Not a checkpoint; O(components).
+
+        .. versionadded:: 0.1.0
+        """
+        return collect_statuses(self._instance)
+
+    def subscribe_components(self, callback: Callable[[ComponentStatus], object]) -> Subscription:
+        """
+        Call *callback(status)* each time a component's state changes, until cancelled.
+
+        The status is the component's new one, as :meth:`components` would
+        list it: starting, ready (``RUNNING``), stopping, and finally
+        ``STOPPED`` or ``FAILED``. A status that did not change is not
+        reported twice.
+
+        Like every ``subscribe_*`` method: the callback runs in the event
+        loop's thread, at the moment of the change, inside the code that made
+        it, so it must be quick and must not block (to await something, hand
+        the value to a task through a memory object stream). An exception it
+        raises is logged (``tree.subscriber_failed``) and the subscription
+        goes on. Not a checkpoint.
+
+        Returns:
+            The subscription; :meth:`Subscription.cancel() <lifecycle.Subscription.cancel>`
+            ends it, and so does leaving it as a context manager.
+
+        .. versionadded:: 0.1.0
+        """
+        observers = self._instance._observers
+        assert observers is not None  # noqa: S101 - set in __init__
+        return observers.add(callback)
+
+    def subscribe_ready(self, callback: Callable[[], object]) -> Subscription:
+        """
+        Call *callback()* once, when the whole tree has started (``tree.ready`` is logged).
+
+        If the tree is ready already, it is called at once, before this
+        returns. A tree that stops before it was ready never calls it. See
+        :meth:`subscribe_components` for how callbacks run. Not a checkpoint.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._ready_topic.add(lambda _: callback())
+
+    def subscribe_stop(self, callback: Callable[[], object]) -> Subscription:
+        """
+        Call *callback()* once, when the tree's stop is requested.
+
+        That is the moment :attr:`stop_requested` turns true: a request, a
+        signal, the root (or a ``main`` component) returning, or a failure
+        nothing handles; before the drain delay and before any component stops.
+        :attr:`stop_reason`, :attr:`stop_detail` and :attr:`escalation` are set
+        when it is called. If the stop was requested already, it is called at
+        once. See :meth:`subscribe_components` for how callbacks run. Not a
+        checkpoint.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._stop_topic.add(lambda _: callback())
+
+    def subscribe_phases(self, callback: Callable[[PhaseChange], object]) -> Subscription:
+        """
+        Call *callback(change)* each time a phase of the tree's stop begins, until cancelled.
+
+        *change* is the :class:`~lifecycle.PhaseChange` logged as ``tree.phase``:
+        the first phase when the drain delay is over, and each later one when
+        the one before it ran out (reason ``deadline``) or was cut short by
+        :meth:`escalate` or a signal. Changes made before the subscription are
+        in :attr:`phase_changes`. See :meth:`subscribe_components` for how
+        callbacks run. Not a checkpoint.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._phases.topic.add(callback)
+
+    def subscribe_report(self, callback: Callable[[ShutdownReport], object]) -> Subscription:
+        """
+        Call *callback(report)* once, when the tree has stopped and its report is made.
+
+        It runs before :meth:`wait` and :meth:`shutdown` return, and before
+        leaving the ``async with running(...)`` block. If the tree has stopped
+        already, it is called at once. See :meth:`subscribe_components` for
+        how callbacks run. Not a checkpoint.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._report_topic.add(callback)
+
     async def ready(self) -> None:
         """
         Wait until the whole tree has started.
@@ -291,58 +421,7 @@ class RunningTree:
         self._request(StopReason.SIGNAL if reason == "signal" else StopReason.REQUEST, detail)
         assert self._escalation is not None  # noqa: S101 - set by _request
         if self._escalation.escalate(phase):
-            self._phase_began(reason)
-
-    def _phase_began(self, reason: Literal["request", "signal", "deadline"]) -> None:
-        """Log every phase that has begun since the last one logged, as ``tree.phase``."""
-        escalation = self._escalation
-        if escalation is None:  # pragma: no cover - only called once the stop is requested
-            return
-        now = anyio.current_time()
-        if now < escalation.started_at:
-            return  # still draining: GRACEFUL has not begun
-        current = escalation.phase_at(now)
-        last = self._phase_changes[-1].phase if self._phase_changes else None
-        if last is not None and current <= last:
-            return
-        for phase in Phase:
-            if (last is None or phase > last) and phase <= current:
-                change = PhaseChange(phase=phase, at=now, reason=reason)
-                self._phase_changes.append(change)
-                running = [i.path for i in self._instance.walk_live() if not i.done]
-                # The stop's first phase is routine; a later one means cleanup is being cut off.
-                log = _log.info if phase is Phase.GRACEFUL else _log.warning
-                log(
-                    "tree.phase",
-                    tree=self.name,
-                    phase=phase.name,
-                    reason=reason,
-                    running=running[:_RUNNING_LISTED],
-                    running_count=len(running),
-                )
-        if self._phase_wake is not None:
-            self._phase_wake.cancel()  # the watcher sleeps until the next phase's end
-
-    async def _watch_phases(self, scope: anyio.CancelScope, escalation: Escalation) -> None:
-        """Log ``tree.phase`` (reason ``deadline``) when a phase ends by its deadline; until *scope* is cancelled."""
-
-        def rearm() -> None:  # a deadline moved (an escalation): sleep until the new one
-            if self._phase_wake is not None:
-                self._phase_wake.cancel()
-
-        escalation.subscribe(rearm, rearm)
-        try:
-            with scope:
-                while self._phase_changes and self._phase_changes[-1].phase is not Phase.TERMINATE:
-                    current = self._phase_changes[-1].phase
-                    wake = self._phase_wake = anyio.CancelScope(deadline=escalation.end(current))
-                    with wake:
-                        await anyio.sleep_forever()
-                    if anyio.current_time() >= escalation.end(current):
-                        self._phase_began("deadline")
-        finally:
-            self._phase_wake = None
-            escalation.unsubscribe(rearm)
+            self._phases.began(self._escalation, reason)
 
     def _reason_text(self) -> str:
         if self._reason is None:
@@ -374,17 +453,13 @@ class RunningTree:
             forceful=self.policy.forceful,
             terminate=self.policy.terminate,
         )
-        for listener in self._stop_listeners:
-            listener()
-            self._escalation.subscribe(listener, listener)
+        self._stop_topic.publish(None)
         self._stop_requested.set()
 
     def _root_ready(self, _: ComponentInstance) -> None:
         _log.info("tree.ready", tree=self.name)
         self._ready_or_stopped.set()
-        check_budget(self)
-        for listener in self._ready_listeners:
-            listener()
+        self._ready_topic.publish(None)
 
     async def _drain(self, escalation: Escalation) -> None:
         """Wait out the drain delay, unless an escalation or the root's own stop ends it."""
@@ -441,9 +516,9 @@ class RunningTree:
             assert escalation is not None  # noqa: S101 - set by _request
             await self._drain(escalation)
             reason, _ = self._reason or (StopReason.REQUEST, "")
-            self._phase_began("signal" if reason is StopReason.SIGNAL else "request")
+            self._phases.began(escalation, "signal" if reason is StopReason.SIGNAL else "request")
             watching = anyio.CancelScope()
-            task_group.start_soon(self._watch_phases, watching, escalation, name=f"lifecycle:phases:{self.name}")
+            task_group.start_soon(self._phases.watch, watching, escalation, name=f"lifecycle:phases:{self.name}")
             await stop_instances((instance,), escalation)
             watching.cancel()
             reason, detail = self._reason or (StopReason.REQUEST, "")
@@ -456,7 +531,7 @@ class RunningTree:
                 finished_at=anyio.current_time(),
                 root_report=instance.report(),
                 phase_ends=escalation.ends,
-                phase_changes=tuple(self._phase_changes),
+                phase_changes=tuple(self._phases.changes),
             )
             self._report = report
             counts = {outcome.value: n for outcome, n in report.counts.items()}
@@ -470,120 +545,6 @@ class RunningTree:
             )
             self._stopped.set()
             self._ready_or_stopped.set()
-            for listener in self._stopped_listeners:
-                listener()
+            self._report_topic.publish(report)
             if self._signal_scope is not None:
                 self._signal_scope.cancel()
-
-
-@asynccontextmanager
-async def running(
-    root: object,
-    *,
-    signals: bool = False,
-    policy: ShutdownPolicy | None = None,
-    notify: bool = False,
-) -> AsyncIterator[RunningTree]:
-    """
-    Run a tree inside an existing anyio, asyncio or trio program.
-
-    The tree is validated first; a :class:`~lifecycle.ConfigurationError` is raised before
-    anything starts, never wrapped. Then the root starts in the background and
-    the block's body runs at once (``await handle.ready()`` waits for the tree).
-    Leaving the block requests a stop and waits for it, shielded: the tree always
-    stops in order, even when the block is left by an exception or cancellation.
-
-    A failure that nothing in the tree handles cancels the block's body and is
-    raised when the block exits, like an error in a task group: an
-    :class:`ExceptionGroup` of :class:`~lifecycle.ComponentError` (each with the original as
-    ``__cause__``). An exception raised by the body itself propagates unchanged
-    when the tree stopped cleanly, and in the same group otherwise.
-
-    While the tree is slow to start, ``startup.waiting`` is logged every
-    ``LIFECYCLE_STARTUP_PROGRESS_INTERVAL`` seconds (5 by default, 0 turns it
-    off) with the paths of the components still starting and the seconds
-    each has spent starting.
-
-    Args:
-        root: A component (usually a ``Supervisor``) or a :class:`~lifecycle.ComponentSpec`.
-
-        signals: Handle SIGINT and SIGTERM: the first stops gracefully, the
-            second jumps to FORCEFUL, the third to TERMINATE. Off by default:
-            an embedded tree leaves signals to its host.
-
-        policy: The stop's budgets; defaults to the root's own policy, else
-            :meth:`~lifecycle.ShutdownPolicy.from_env`.
-
-        notify: Report the tree's life to systemd over ``NOTIFY_SOCKET``
-            (``READY=1``, ``STOPPING=1``, ``STATUS=``, ``WATCHDOG=1``,
-            ``EXTEND_TIMEOUT_USEC=``; see :doc:`systemd`). Off by default for an
-            embedded tree; :func:`~lifecycle.run` turns it on. Nothing is sent
-            when ``NOTIFY_SOCKET`` is unset.
-
-    Raises:
-        ConfigurationError: The tree is declared wrongly, or
-            ``LIFECYCLE_STARTUP_PROGRESS_INTERVAL`` is not a number of seconds,
-            or ``LIFECYCLE_GRACE_PERIOD`` is not a number of seconds.
-
-        ExceptionGroup: Components failed and nothing handled it.
-
-    .. versionchanged:: 0.1.0
-       Added *notify*.
-    """
-    spec = as_spec(root)
-    spec.validate_tree()
-    if policy is not None and not isinstance(policy, ShutdownPolicy):
-        msg = f"`policy` must be a lifecycle.ShutdownPolicy or None, got {policy!r}."
-        raise ConfigurationError(msg)
-    tree_policy = policy or spec.policy or ShutdownPolicy.from_env()
-    progress_interval = startup_progress_interval()
-    handle = RunningTree(spec, tree_policy)
-    handle.grace_period = grace_period_from_env()
-    cancelled = anyio.get_cancelled_exc_class()
-    body_error: BaseException | None = None
-    async with anyio.create_task_group() as task_group:
-        handle._task_group = task_group
-        if notify:
-            # Started before the tree: no state change can be missed.
-            await task_group.start(_notify_in, handle, name=f"lifecycle:notify:{spec.name}")
-        task_group.start_soon(handle._main, task_group, name=f"lifecycle:tree:{spec.name}")
-        watch_startup(handle._instance, task_group, progress_interval)
-        if signals:
-            # Started (not start_soon): the handlers are installed before the body runs.
-            signal_scope = anyio.CancelScope()
-            handle._signal_scope = signal_scope
-            await task_group.start(_watch_in, signal_scope, handle, name=f"lifecycle:signals:{spec.name}")
-        try:
-            yield handle
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the ordered stop
-            body_error = exc
-        finally:
-            with anyio.CancelScope(shield=True):
-                handle._request(StopReason.REQUEST, "the running() block exited")
-                await handle._stopped.wait()
-        failures = handle._instance.failures()
-        if isinstance(body_error, cancelled) and not failures:
-            raise body_error
-    if failures:
-        if body_error is not None and not isinstance(body_error, cancelled):
-            failures.append(body_error)
-        msg = f"tree {spec.name!r} failed"
-        raise failure_group(msg, failures)
-    if body_error is not None:
-        raise body_error
-
-
-async def _notify_in(tree: RunningTree, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-    # Shielded like the tree's own task: it reports the stop to its very end.
-    with anyio.CancelScope(shield=True):
-        await notify_systemd(tree, task_status=task_status)
-
-
-async def _watch_in(
-    scope: anyio.CancelScope,
-    tree: RunningTree,
-    *,
-    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-) -> None:
-    with scope:
-        await watch_signals(tree, task_status=task_status)

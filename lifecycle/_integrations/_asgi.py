@@ -12,7 +12,8 @@ import structlog
 
 from lifecycle._core._errors import LifecycleError
 from lifecycle._core._policy import ShutdownPolicy
-from lifecycle._host._running_tree import RunningTree, as_spec, running
+from lifecycle._host._embedded import running
+from lifecycle._host._running_tree import RunningTree, as_spec
 
 __all__ = ["LifespanMiddleware"]
 
@@ -158,10 +159,17 @@ class LifespanMiddleware:
 
 
 def _provided(tree: RunningTree) -> dict[str, object]:
+    """The values the root's direct children provided, by name."""
     values: dict[str, object] = {}
-    for child in tree._instance.live_children():
-        if child.ready and child.value is not None:
-            values[child.path.rsplit("/", 1)[-1]] = child.value
+    for status in tree.components():
+        if status.path.rpartition("/")[0] != tree.name or not status.ready:
+            continue
+        try:
+            value = tree.value(status.name)
+        except LookupError:  # pragma: no cover - it ended since components() was taken
+            continue
+        if value is not None:
+            values[status.name] = value
     return values
 
 

@@ -11,7 +11,6 @@ import structlog
 
 from lifecycle._core._context import Context
 from lifecycle._core._errors import ConfigurationError
-from lifecycle._core._states import State
 from lifecycle._host._grace_period import seconds_option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
@@ -142,7 +141,7 @@ class HealthServer:
         tree = self._require_tree()
         if tree.stop_requested:
             return 503, "stopping\n"
-        waiting = [i.path for i in tree._instance.walk_live() if not i.ready or i.state is not State.RUNNING]
+        waiting = [status.path for status in tree.components() if status.settling]
         if waiting:
             return 503, "not ready: " + ", ".join(waiting) + "\n"
         return 200, "ready\n"
@@ -170,15 +169,15 @@ class HealthServer:
             },
             "components": [
                 {
-                    "path": instance.path,
-                    "name": instance.spec.name,
-                    "state": instance.state.value,
-                    "ready": instance.ready,
-                    "restarts": instance.restarts,
-                    "priority": instance.priority.name,
-                    "depends_on": sorted({*instance.spec.injected, *instance.spec.depends_on}),
+                    "path": status.path,
+                    "name": status.name,
+                    "state": status.state.value,
+                    "ready": status.ready,
+                    "restarts": status.restarts,
+                    "priority": status.priority.name,
+                    "depends_on": list(status.depends_on),
                 }
-                for instance in tree._instance.walk_live()
+                for status in tree.components()
             ],
         }
 

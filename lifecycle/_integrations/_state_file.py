@@ -14,6 +14,9 @@ import anyio.to_thread
 import attrs
 
 from lifecycle._core._context import Context
+from lifecycle._core._observe import Subscription
+from lifecycle._core._report import ShutdownReport
+from lifecycle._core._states import State
 from lifecycle._host._grace_period import seconds_option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
@@ -108,7 +111,7 @@ def _state_of(tree: RunningTree) -> str:
         return "stopped"
     if tree.stop_requested:
         return "stopping"
-    return "running" if tree._instance.ready else "starting"
+    return "running" if tree.state is State.RUNNING else "starting"
 
 
 @final
@@ -135,6 +138,9 @@ class StateFile:
     def __init__(self, path: str | os.PathLike[str], *, interval: float = 5.0) -> None:
         self.path = Path(path)
         self.interval = seconds_option("interval", interval)
+        # The tree whose last record is still to be written, with that subscription:
+        # one per tree, however often the component is restarted.
+        self._final: tuple[RunningTree, Subscription] | None = None
 
     def record(self, tree: RunningTree) -> StateRecord:
         """Return the record for *tree* as it is now."""
@@ -148,18 +154,18 @@ class StateFile:
         def wake() -> None:
             changed.set()
 
-        def final() -> None:
+        def final(_: ShutdownReport) -> None:
             # The tree has stopped (this component long before): one last, synchronous write.
             write_state_file(self.path, self.record(tree))
 
-        tree._stop_listeners.append(wake)
-        tree._ready_listeners.append(wake)
-        tree._stopped_listeners.append(final)
-        await anyio.to_thread.run_sync(write_state_file, self.path, self.record(tree))
-        ctx.ready(self)
-        while True:
-            with anyio.move_on_after(self.interval):
-                await changed.wait()
-            changed = anyio.Event()
-            with anyio.CancelScope(shield=ctx.stopping.is_set()):
-                await anyio.to_thread.run_sync(write_state_file, self.path, self.record(tree))
+        if self._final is None or self._final[0] is not tree or not self._final[1].active:
+            self._final = (tree, tree.subscribe_report(final))
+        with tree.subscribe_stop(wake), tree.subscribe_ready(wake):
+            await anyio.to_thread.run_sync(write_state_file, self.path, self.record(tree))
+            ctx.ready(self)
+            while True:
+                with anyio.move_on_after(self.interval):
+                    await changed.wait()
+                changed = anyio.Event()
+                with anyio.CancelScope(shield=ctx.stopping.is_set()):
+                    await anyio.to_thread.run_sync(write_state_file, self.path, self.record(tree))

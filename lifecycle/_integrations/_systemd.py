@@ -12,6 +12,8 @@ import anyio
 import anyio.abc
 import structlog
 
+from lifecycle._core._policy import Phase
+
 if TYPE_CHECKING:
     from lifecycle._host._running_tree import RunningTree
 
@@ -134,6 +136,11 @@ class SystemdNotifier:
         self._sock.close()
 
 
+def _reason_text(tree: RunningTree) -> str:
+    reason = tree.stop_reason
+    return "not stopped" if reason is None else f"{reason.value}: {tree.stop_detail}"
+
+
 def _phase_name(tree: RunningTree, now: float) -> str | None:
     escalation = tree.escalation
     if escalation is None:
@@ -147,8 +154,6 @@ def _next_change(tree: RunningTree, now: float) -> float:
     escalation = tree.escalation
     if escalation is None:
         return math.inf
-    from lifecycle._core._policy import Phase  # noqa: PLC0415 - keeps this module's imports light
-
     times = [escalation.started_at, *(escalation.end(phase) for phase in Phase)]
     return min((t for t in times if t > now), default=math.inf)
 
@@ -168,14 +173,14 @@ class _Loop:
         self.phase: str | None = None
 
     def progress(self) -> tuple[int, int]:
-        live = self.tree._instance.walk_live()
-        return len(live), sum(1 for instance in live if instance.ready)
+        components = self.tree.components()
+        return len(components), sum(1 for status in components if status.ready)
 
     def on_ready(self) -> None:
         if self.ready_sent or self.tree.stop_requested:
             return
         self.ready_sent = True
-        count = len(self.tree._instance.walk_live())
+        count = len(self.tree.components())
         self.notifier.send(READY=1, STATUS=f"{self.tree.name}: running ({count} components)")
         self.wake.set()
 
@@ -183,11 +188,10 @@ class _Loop:
         self.wake.set()
 
     def on_stop(self) -> None:
-        # Called synchronously when the stop is requested, before anything stops,
-        # then again on every escalation.
+        # Called synchronously when the stop is requested, before anything stops.
         if not self.stopping_sent:
             self.stopping_sent = True
-            reason = self.tree._reason_text()
+            reason = _reason_text(self.tree)
             self.notifier.send(STOPPING=1, STATUS=f"{self.tree.name}: stopping ({reason})")
         self.wake.set()
 
@@ -201,25 +205,34 @@ class _Loop:
         if phase == "DRAIN":
             status = f"draining for {escalation.started_at - now:g}s before the first component stops"
         else:
-            live = len(self.tree._instance.walk_live())
+            live = len(self.tree.components())
             status = f"stopping, {phase} phase, {live} components running"
         self.notifier.send(STATUS=f"{self.tree.name}: {status}")
 
     async def run(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         tree = self.tree
-        tree._ready_listeners.append(self.on_ready)
-        tree._stop_listeners.append(self.on_stop)
-        tree._stopped_listeners.append(self.wake_up)
         self.notifier.send(STATUS=f"{tree.name}: starting")
-        task_status.started()
+        subscriptions = [
+            tree.subscribe_ready(self.on_ready),
+            tree.subscribe_stop(self.on_stop),
+            tree.subscribe_phases(lambda _: self.wake_up()),
+            tree.subscribe_report(lambda _: self.wake_up()),
+        ]
+        try:
+            task_status.started()
+            await self._loop()
+        finally:
+            for subscription in subscriptions:
+                subscription.cancel()
+
+    async def _loop(self) -> None:
+        tree = self.tree
         now = anyio.current_time()
         next_ping = now if self.watchdog is not None else math.inf
         next_extend = now + self.extend
         mark = self.progress()
-        while not tree._stopped.is_set():
+        while tree.report is None:
             now = anyio.current_time()
-            if tree._instance.ready:
-                self.on_ready()
             if now >= next_ping:
                 assert self.watchdog is not None  # noqa: S101 - next_ping is inf otherwise
                 # Pings come from the loop itself: a blocked loop or a failed tree
@@ -240,8 +253,7 @@ class _Loop:
                 await self.wake.wait()
             if self.wake.is_set():
                 self.wake = anyio.Event()
-        report = tree.report
-        outcome = "stopped" if report is not None and report.ok else "stopped with failures"
+        outcome = "stopped" if tree.report.ok else "stopped with failures"
         self.notifier.send(STATUS=f"{tree.name}: {outcome}")
 
 

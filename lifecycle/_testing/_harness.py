@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 from lifecycle._core._policy import ShutdownPolicy
 from lifecycle._core._report import ComponentReport, ShutdownReport
-from lifecycle._host._running_tree import RunningTree, running
+from lifecycle._host._embedded import running
+from lifecycle._host._running_tree import RunningTree
 
 __all__ = ["assert_start_order", "assert_stop_order", "open_tree"]
 
