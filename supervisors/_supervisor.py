@@ -23,7 +23,7 @@ from lifecycle import (
     UsageError,
 )
 from lifecycle.abc import ChildInfo, Tree, TreeInfo
-from lifecycle.lowlevel import ComponentInstance, Escalation, current_instance, failure_group, stop_instances
+from lifecycle.lowlevel import ComponentInstance, Escalation, Option, current_instance, failure_group, stop_instances
 
 from ._graph import Graph, _unknown_dependency_message, build_graph
 from ._restart_timing import RestartWindow, backoff_delay
@@ -43,11 +43,11 @@ _LOGGED_NAMES = 20
 # however often it restarts; ComponentReport.restarts counts every run).
 _EARLIER_ERRORS = 16
 
+_NAME = Option.text(forbidden="/")
+
 
 def _check_option(value: object, kind: type, what: str, owner: str) -> None:
-    if not isinstance(value, kind):
-        msg = f"`{what}` of {owner} must be a {kind.__module__.split('.')[0]}.{kind.__name__}, got {value!r}."
-        raise ConfigurationError(msg)
+    Option.instance_of(kind, f"a {kind.__module__.split('.')[0]}.{kind.__name__}").check(what, value, owner=owner)
 
 
 def _declare(
@@ -128,8 +128,7 @@ class Supervisor:
         backoff: Backoff | None = None,
         policy: ShutdownPolicy | None = None,
     ) -> None:
-        raw_name: object = name  # callers without a type checker may pass anything
-        if not isinstance(raw_name, str) or not raw_name or "/" in raw_name:
+        if not _NAME.test(name):
             msg = f"Supervisor name {name!r} is invalid: use a non-empty string without '/'."
             raise ConfigurationError(msg)
         owner = f"supervisor {name!r}"

@@ -11,6 +11,7 @@ from typing import Final, final
 import attrs
 
 from ._errors import ConfigurationError
+from ._validation import Option
 
 __all__ = ["Phase", "Priority", "ShutdownPolicy"]
 
@@ -80,14 +81,7 @@ def seconds_from_env(variable: str, environ: Mapping[str, str], what: str, unset
     return value
 
 
-def _check_budget(instance: ShutdownPolicy, attribute: attrs.Attribute[float], value: float) -> None:
-    del instance
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"`{attribute.name}` must be a number of seconds, got {value!r}."
-        raise ConfigurationError(msg)
-    if math.isnan(value) or value < 0:
-        msg = f"`{attribute.name}` must be a non-negative number of seconds (math.inf for no deadline), got {value!r}."
-        raise ConfigurationError(msg)
+_BUDGET = Option.seconds(expected="a number of seconds, not negative (math.inf for no deadline)")
 
 
 @final
@@ -112,9 +106,9 @@ class ShutdownPolicy:
         ConfigurationError: A budget is negative, NaN or not a number.
     """
 
-    graceful: float = attrs.field(default=30.0, validator=_check_budget)
-    forceful: float = attrs.field(default=10.0, validator=_check_budget)
-    terminate: float = attrs.field(default=5.0, validator=_check_budget)
+    graceful: float = attrs.field(default=30.0, validator=_BUDGET)
+    forceful: float = attrs.field(default=10.0, validator=_BUDGET)
+    terminate: float = attrs.field(default=5.0, validator=_BUDGET)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShutdownPolicy:

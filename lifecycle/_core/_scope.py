@@ -9,8 +9,8 @@ from typing import Protocol, final
 
 import anyio
 
-from ._errors import ConfigurationError
 from ._policy import Phase
+from ._validation import Option
 
 __all__ = ["ScopeOwner", "ShieldedScope", "current_owner", "shielded"]
 
@@ -21,6 +21,10 @@ class ScopeOwner(Protocol):
     def _discard_shield(self, scope: ShieldedScope) -> None: ...
     def _shield_cut_off(self, scope: ShieldedScope) -> None: ...
 
+
+#: The checks of ``until`` and ``timeout``, shared by everything that cuts work off at a phase's end.
+UNTIL = Option.instance_of(Phase, "a lifecycle.Phase (e.g. Phase.FORCEFUL)")
+TIMEOUT = Option.seconds().or_none()
 
 current_owner: ContextVar[ScopeOwner | None] = ContextVar("lifecycle_current_component", default=None)
 
@@ -40,12 +44,8 @@ class ShieldedScope:
     __slots__ = ("_cancelled", "_owner", "_scope", "_timeout_at", "until")
 
     def __init__(self, until: Phase = Phase.GRACEFUL, timeout: float | None = None) -> None:
-        if not isinstance(until, Phase):
-            msg = f"`until` must be a lifecycle.Phase (e.g. Phase.FORCEFUL), got {until!r}."
-            raise ConfigurationError(msg)
-        if timeout is not None and (math.isnan(timeout) or timeout < 0):
-            msg = f"`timeout` must be a non-negative number of seconds or None, got {timeout!r}."
-            raise ConfigurationError(msg)
+        UNTIL.check("until", until)
+        TIMEOUT.check("timeout", timeout)
         self.until = until
         self._timeout_at = math.inf if timeout is None else timeout
         self._owner: ScopeOwner | None = None

@@ -12,6 +12,7 @@ import attrs
 
 from ._errors import ConfigurationError
 from ._policy import Priority, ShutdownPolicy
+from ._validation import Option
 
 __all__ = ["ComponentSpec", "Style"]
 
@@ -38,20 +39,28 @@ def _describe(target: object) -> str:
     return repr(name) if name else repr(target)
 
 
+#: A component's name: also a part of the paths of everything below it.
+COMPONENT_NAME = Option.text(forbidden="/", expected="a non-empty string without '/' (the path separator)")
+_MAIN = Option.boolean()
+_POLICY = Option.instance_of(ShutdownPolicy, "a lifecycle.ShutdownPolicy").or_none()
+
+
 def _check_name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not name or "/" in name:
-        msg = f"{what} {name!r} is not a valid component name: use a non-empty string without '/' (the path separator)."
+    if not isinstance(name, str) or not COMPONENT_NAME.test(name):
+        msg = f"{what} {name!r} is not a valid component name: use {COMPONENT_NAME.expected}."
         raise ConfigurationError(msg)
     return name
 
 
 def _check_depends_on(name: str, depends_on: object) -> tuple[str, ...]:
     if isinstance(depends_on, str) or not isinstance(depends_on, Iterable):
-        msg = (
-            f"`depends_on` of component {name!r} must be a sequence of component names, "
-            f"got {depends_on!r}; write depends_on=({depends_on!r},) for a single one."
+        raise Option.error(
+            "depends_on",
+            depends_on,
+            "a sequence of component names",
+            owner=f"component {name!r}",
+            hint=f"write depends_on=({depends_on!r},) for a single one",
         )
-        raise ConfigurationError(msg)
     deps = tuple(depends_on)
     for dep in deps:
         _check_name(dep, f"`depends_on` entry of component {name!r}:")
@@ -62,8 +71,7 @@ def _check_priority(name: str, priority: object) -> Priority:
     try:
         return Priority(priority)  # type: ignore[arg-type]
     except (ValueError, TypeError):
-        msg = f"`priority` of component {name!r} must be a lifecycle.Priority, got {priority!r}."
-        raise ConfigurationError(msg) from None
+        raise Option.error("priority", priority, "a lifecycle.Priority", owner=f"component {name!r}") from None
 
 
 def _signature_dependencies(name: str, call: Callable[..., object]) -> tuple[bool, tuple[str, ...]]:
@@ -218,12 +226,8 @@ class ComponentSpec:
         if resolved in injected or resolved in explicit:
             msg = f"Component {resolved!r} depends on itself: remove {resolved!r} from its parameters or `depends_on`."
             raise ConfigurationError(msg)
-        if policy is not None and not isinstance(policy, ShutdownPolicy):
-            msg = f"`policy` of component {resolved!r} must be a lifecycle.ShutdownPolicy or None, got {policy!r}."
-            raise ConfigurationError(msg)
-        if not isinstance(main, bool):
-            msg = f"`main` of component {resolved!r} must be True or False, got {main!r}."
-            raise ConfigurationError(msg)
+        _POLICY.check("policy", policy, owner=f"component {resolved!r}")
+        _MAIN.check("main", main, owner=f"component {resolved!r}")
         return cls(
             name=resolved,
             target=target,

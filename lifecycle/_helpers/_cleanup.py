@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import ParamSpec, TypeVar, TypeVarTuple, final
 
-from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._policy import Phase
 from lifecycle._core._report_error import report_error
-from lifecycle._core._scope import ShieldedScope
+from lifecycle._core._scope import TIMEOUT, UNTIL, ShieldedScope
 
 __all__ = ["CleanupOnFailure", "cleanup_on_failure", "on_failure"]
 
@@ -20,18 +18,6 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 DEFAULT_CLEANUP_TIMEOUT = 10.0
-
-
-def _check_bounds(until: object, timeout: object) -> None:
-    """Refuse bad options where the mistake is made, not later, when a failure happens."""
-    if not isinstance(until, Phase):
-        msg = f"`until` must be a lifecycle.Phase (e.g. Phase.FORCEFUL), got {until!r}."
-        raise ConfigurationError(msg)
-    if timeout is not None and (
-        not isinstance(timeout, int | float) or isinstance(timeout, bool) or math.isnan(timeout) or timeout < 0
-    ):
-        msg = f"`timeout` must be a non-negative number of seconds or None, got {timeout!r}."
-        raise ConfigurationError(msg)
 
 
 @final
@@ -56,7 +42,9 @@ class CleanupOnFailure:
         self._timeout = timeout
         self._until = until
         self._name = str(getattr(fn, "__qualname__", None) or repr(fn))
-        _check_bounds(until, timeout)
+        # Refused where the mistake is made, not later, when a failure happens.
+        UNTIL.check("until", until)
+        TIMEOUT.check("timeout", timeout)
 
     async def __aenter__(self) -> CleanupOnFailure:
         return self
@@ -192,7 +180,8 @@ def on_failure(
     Raises:
         ConfigurationError: *until* is not a :class:`Phase`, or *timeout* is negative.
     """
-    _check_bounds(until, timeout)
+    UNTIL.check("until", until)
+    TIMEOUT.check("timeout", timeout)
     name = str(getattr(cleanup, "__qualname__", None) or repr(cleanup))
 
     def decorate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[object, object, T]]:

@@ -6,16 +6,15 @@ import os
 from types import TracebackType
 from typing import final
 
-from lifecycle._core._errors import ConfigurationError, UsageError
+from lifecycle._core._errors import UsageError
+from lifecycle._core._validation import Option
 
 __all__ = ["EnvironScope", "scoped_env"]
 
 _UNSET = object()
 
 
-def _is_text(value: object) -> bool:
-    # Checked at run time too: os.environ would fail later, far from the mistake.
-    return isinstance(value, str)
+_NAME = Option.text(forbidden="=\0", expected="a non-empty environment variable name without '='")
 
 
 @final
@@ -34,12 +33,12 @@ class EnvironScope:
     __slots__ = ("_previous", "name", "value")
 
     def __init__(self, name: str, value: str | None) -> None:
-        if not _is_text(name) or not name or "=" in name or "\0" in name:
-            msg = f"`name` must be a non-empty environment variable name without '=', got {name!r}."
-            raise ConfigurationError(msg)
-        if value is not None and (not _is_text(value) or "\0" in value):
-            msg = f"`value` must be a string (or None to remove {name!r} inside the block), got {value!r}."
-            raise ConfigurationError(msg)
+        # Checked here: os.environ would fail later, far from the mistake.
+        _NAME.check("name", name)
+        Option(
+            f"a string (or None to remove {name!r} inside the block)",
+            lambda v: v is None or (isinstance(v, str) and "\0" not in v),
+        ).check("value", value)
         self.name = name
         self.value = value
         self._previous: str | object | None = None

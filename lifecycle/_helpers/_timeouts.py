@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, TypeVarTuple, overload
 
 import anyio
 import anyio.lowlevel
 
-from lifecycle._core._errors import ConfigurationError
+from lifecycle._core._validation import Option
 
 __all__ = ["call_with_timeout"]
 
@@ -18,9 +17,8 @@ D = TypeVar("D")
 Ts = TypeVarTuple("Ts")
 
 
-def _is_seconds(value: object) -> bool:
-    # Checked at run time: a string or NaN would otherwise fail deep inside anyio.
-    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value) and value >= 0
+# Checked at run time: a string or NaN would otherwise fail deep inside anyio.
+_TIMEOUT = Option.seconds()
 
 
 @overload
@@ -82,9 +80,7 @@ async def call_with_timeout(
     Raises:
         ConfigurationError: *timeout* is negative or NaN.
     """
-    if not _is_seconds(timeout):
-        msg = f"`timeout` must be a non-negative number of seconds, got {timeout!r}."
-        raise ConfigurationError(msg)
+    _TIMEOUT.check("timeout", timeout)
     # A cancellation point even if *fn* never suspends: an outer cancellation
     # that is already pending is raised before *fn* starts.
     await anyio.lowlevel.checkpoint_if_cancelled()

@@ -15,10 +15,10 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.abc
 
-from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._failures import failure_group
 from lifecycle._core._policy import ShutdownPolicy
 from lifecycle._core._states import StopReason
+from lifecycle._core._validation import Option
 
 from ._grace_period import check_budget, grace_period_from_env
 from ._running_tree import RunningTree, as_spec
@@ -26,6 +26,8 @@ from ._signals import watch_signals
 from ._startup_progress import startup_progress_interval, watch_startup
 
 __all__ = ["running"]
+
+_POLICY = Option.instance_of(ShutdownPolicy, "a lifecycle.ShutdownPolicy").or_none()
 
 
 @asynccontextmanager
@@ -84,9 +86,7 @@ async def running(
     """
     spec = as_spec(root)
     spec.validate_tree()
-    if policy is not None and not isinstance(policy, ShutdownPolicy):
-        msg = f"`policy` must be a lifecycle.ShutdownPolicy or None, got {policy!r}."
-        raise ConfigurationError(msg)
+    _POLICY.check("policy", policy)
     tree_policy = policy or spec.policy or ShutdownPolicy.from_env()
     progress_interval = startup_progress_interval()
     handle = RunningTree(spec, tree_policy)

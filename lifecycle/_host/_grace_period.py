@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import structlog
 
-from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._policy import seconds_from_env
 
 if TYPE_CHECKING:
     from ._running_tree import RunningTree
 
-__all__ = ["check_budget", "grace_period_from_env", "seconds_option"]
+__all__ = ["check_budget", "grace_period_from_env"]
 
 _log = structlog.get_logger("lifecycle")
 
 GRACE_PERIOD_ENV = "LIFECYCLE_GRACE_PERIOD"
-
-
-def seconds_option(name: str, value: object) -> float:
-    """
-    Return option *name*'s *value* as a non-negative, finite number of seconds.
-
-    Raises:
-        ConfigurationError: It is not one; the message names the option.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        msg = f"`{name}` must be a non-negative, finite number of seconds, got {value!r}."
-        raise ConfigurationError(msg)
-    return float(value)
 
 
 def grace_period_from_env(environ: Mapping[str, str] | None = None) -> float | None:

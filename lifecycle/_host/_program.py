@@ -23,6 +23,7 @@ from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._policy import Phase, ShutdownPolicy, seconds_from_env
 from lifecycle._core._report import ComponentReport, ShutdownReport
 from lifecycle._core._states import StopReason
+from lifecycle._core._validation import Option
 
 from ._blocked_loop import blocked_in
 from ._embedded import running
@@ -227,11 +228,12 @@ def _blocked_loop_threshold() -> float:
     return 1.0 if value is None else value
 
 
+_BACKEND = Option.one_of(("asyncio", "trio"))
+
+
 def _check_backend(backend: str, backend_options: Mapping[str, object] | None) -> dict[str, object]:
     options = dict(backend_options or {})
-    if backend not in {"asyncio", "trio"}:
-        msg = f"`backend` must be 'asyncio' or 'trio', got {backend!r}."
-        raise ConfigurationError(msg)
+    _BACKEND.check("backend", backend)
     if backend == "trio" and importlib.util.find_spec("trio") is None:
         msg = "The trio backend needs Trio: pip install 'anyio-lifecycle[trio]'."
         raise ConfigurationError(msg)

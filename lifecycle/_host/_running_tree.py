@@ -29,13 +29,15 @@ from lifecycle._core._report import ShutdownReport
 from lifecycle._core._spec import ComponentSpec
 from lifecycle._core._states import PhaseChange, State, StopReason
 from lifecycle._core._stop import stop_instances
+from lifecycle._core._validation import Option
 
-from ._grace_period import seconds_option
 from ._phase_log import PhaseLog
 
 __all__ = ["RunningTree", "as_spec", "current_tree"]
 
 _log = structlog.get_logger("lifecycle")
+
+_DRAIN_DELAY = Option.seconds(finite=True)
 
 # Set in the tree's own task, so every component task of the tree inherits it.
 _current_tree: ContextVar[RunningTree] = ContextVar("lifecycle_current_tree")
@@ -184,7 +186,7 @@ class RunningTree:
 
     @drain_delay.setter
     def drain_delay(self, seconds: float) -> None:
-        self._drain_delay = max(self._drain_delay, seconds_option("drain_delay", seconds))
+        self._drain_delay = max(self._drain_delay, float(_DRAIN_DELAY.check("drain_delay", seconds)))
 
     def value(self, path: str) -> object:
         """

@@ -10,13 +10,17 @@ import anyio.abc
 import structlog
 
 from lifecycle._core._context import Context
-from lifecycle._core._errors import ConfigurationError
-from lifecycle._host._grace_period import seconds_option
+from lifecycle._core._validation import Option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
 __all__ = ["HealthServer"]
 
 _log = structlog.get_logger("lifecycle")
+
+_HOST = Option.text(expected="a host name or address such as '0.0.0.0'")
+_PORT = Option.whole_number(0, 65535)
+_REQUEST_SIZE = Option.whole_number(64, 1 << 20)
+_SECONDS = Option.seconds(finite=True)
 
 _REASONS: Final = {
     200: "OK",
@@ -99,12 +103,12 @@ class HealthServer:
         request_timeout: float = 5.0,
         max_request_size: int = 8192,
     ) -> None:
-        self.host = host
-        self.port = _integer("port", port, 0, 65535)
-        self.max_request_size = _integer("max_request_size", max_request_size, 64, 1 << 20)
-        self.drain_delay = seconds_option("drain_delay", drain_delay)
-        self.grace_period = None if grace_period is None else seconds_option("grace_period", grace_period)
-        self.request_timeout = seconds_option("request_timeout", request_timeout)
+        self.host = _HOST.check("host", host)
+        self.port = _PORT.check("port", port)
+        self.max_request_size = _REQUEST_SIZE.check("max_request_size", max_request_size)
+        self.drain_delay = float(_SECONDS.check("drain_delay", drain_delay))
+        self.grace_period = _SECONDS.or_none().check("grace_period", grace_period)
+        self.request_timeout = float(_SECONDS.check("request_timeout", request_timeout))
         self._tree: RunningTree | None = None
 
     async def run(self, ctx: Context) -> None:
@@ -251,13 +255,6 @@ async def _discard_rest(stream: anyio.abc.SocketStream, limit: int) -> None:
     dropped = 0
     while dropped < limit:
         dropped += len(await stream.receive())
-
-
-def _integer(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        msg = f"`{name}` must be an integer from {low} to {high}, got {value!r}."
-        raise ConfigurationError(msg)
-    return value
 
 
 def _response(status: int, body: str, content_type: str = "text/plain; charset=utf-8", *, head: bool = False) -> bytes:

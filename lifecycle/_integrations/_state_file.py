@@ -17,7 +17,7 @@ from lifecycle._core._context import Context
 from lifecycle._core._observe import Subscription
 from lifecycle._core._report import ShutdownReport
 from lifecycle._core._states import State
-from lifecycle._host._grace_period import seconds_option
+from lifecycle._core._validation import Option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
 __all__ = ["StateFile", "StateRecord", "read_state_file", "write_state_file"]
@@ -137,7 +137,7 @@ class StateFile:
 
     def __init__(self, path: str | os.PathLike[str], *, interval: float = 5.0) -> None:
         self.path = Path(path)
-        self.interval = seconds_option("interval", interval)
+        self.interval = float(Option.seconds(finite=True).check("interval", interval))
         # The tree whose last record is still to be written, with that subscription:
         # one per tree, however often the component is restarted.
         self._final: tuple[RunningTree, Subscription] | None = None

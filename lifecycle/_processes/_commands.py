@@ -16,7 +16,7 @@ import attrs
 
 from lifecycle._core._errors import LifecycleError
 
-from ._probes import _check_timeout
+from ._probes import check_timeout
 from ._process_groups import check_argv, reap_and_sweep, signal_group
 
 __all__ = ["CommandResult", "CommandTimeoutError", "run_command"]
@@ -147,7 +147,7 @@ async def run_command(
     .. versionadded:: 0.1
     """
     command = check_argv(argv, "run_command()")
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     with anyio.CancelScope(shield=True):
         process = await anyio.open_process(
             command,

@@ -17,9 +17,9 @@ import anyio.abc
 import structlog
 
 from lifecycle._core._context import Context
-from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._escalation import Escalation
 from lifecycle._core._policy import Phase
+from lifecycle._core._validation import Option
 
 from ._errors import ProcessExitedError, ReadinessTimeoutError, describe_exit
 from ._notify_listener import NotifyListener, open_notify_listener
@@ -54,11 +54,15 @@ DRAIN_AFTER_EXIT = 1.0
 _OURS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
-def _check_level(value: object, what: str) -> str:
-    if value not in _LEVELS:
-        msg = f"`{what}` must be one of {', '.join(map(repr, _LEVELS))}, got {value!r}."
-        raise ConfigurationError(msg)
-    return str(value)
+_LEVEL = Option.one_of(_LEVELS, expected=f"one of {', '.join(map(repr, _LEVELS))}")
+_READY = Option.instance_of(
+    _PROBES, "None (ready once spawned), ReadyOnPort, ReadyOnSocket, ReadyOnLine or ReadyOnNotify"
+).or_none()
+_READY_TIMEOUT = Option.seconds(expected="a non-negative number of seconds (math.inf: none)")
+_SUCCESS_CODES = Option(
+    "exit codes (ints)",
+    lambda codes: isinstance(codes, Collection) and all(type(code) is int for code in codes),
+)
 
 
 @final
@@ -174,36 +178,21 @@ class ProcessComponent:
         stderr_level: str = "warning",
     ) -> None:
         self.argv = check_argv(argv, "ProcessComponent")
-        readiness: object = ready
-        if readiness is not None and not isinstance(readiness, _PROBES):
-            msg = (
-                f"`ready` must be None (ready once spawned), ReadyOnPort, ReadyOnSocket, ReadyOnLine "
-                f"or ReadyOnNotify, got {ready!r}."
-            )
-            raise ConfigurationError(msg)
-        timeout: object = ready_timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or math.isnan(timeout) or timeout < 0:
-            msg = f"`ready_timeout` must be a non-negative number of seconds (math.inf: none), got {ready_timeout!r}."
-            raise ConfigurationError(msg)
+        self.ready = _READY.check("ready", ready)
+        self.ready_timeout = float(_READY_TIMEOUT.check("ready_timeout", ready_timeout))
         try:
             stop = signal.Signals(stop_signal)
         except (ValueError, TypeError):
-            msg = f"`stop_signal` must be a signal such as signal.SIGTERM, got {stop_signal!r}."
-            raise ConfigurationError(msg) from None
-        codes: tuple[object, ...] = tuple(success_codes)
-        if not all(isinstance(code, int) and not isinstance(code, bool) for code in codes):
-            msg = f"`success_codes` must be exit codes (ints), got {success_codes!r}."
-            raise ConfigurationError(msg)
-        self.ready = ready
-        self.ready_timeout = float(timeout)
+            raise Option.error("stop_signal", stop_signal, "a signal such as signal.SIGTERM") from None
+        _SUCCESS_CODES.check("success_codes", success_codes)
         self.stop_signal = stop
         self.env = None if env is None else dict(env)
         self.cwd = None if cwd is None else os.fspath(cwd)
         self.name = program_name(self.argv) if name is None else name
         self.success_codes = frozenset(success_codes)
         self.passthrough = bool(passthrough)
-        self.stdout_level = _check_level(stdout_level, "stdout_level")
-        self.stderr_level = _check_level(stderr_level, "stderr_level")
+        self.stdout_level = _LEVEL.check("stdout_level", stdout_level)
+        self.stderr_level = _LEVEL.check("stderr_level", stderr_level)
 
     async def run(self, ctx: Context) -> None:
         """

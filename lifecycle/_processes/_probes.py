@@ -14,6 +14,7 @@ import anyio.lowlevel
 import attrs
 
 from lifecycle._core._errors import ConfigurationError
+from lifecycle._core._validation import Option
 
 __all__ = [
     "ReadyOnLine",
@@ -33,35 +34,23 @@ _MAX_INTERVAL = 0.2
 _POLL_INTERVAL = 0.05
 
 
-def _check_timeout(timeout: object, what: str = "timeout") -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or math.isnan(timeout) or timeout < 0:
-        msg = f"`{what}` must be a non-negative number of seconds or None, got {timeout!r}."
-        raise ConfigurationError(msg)
-    return float(timeout)
+_TIMEOUT = Option.seconds().or_none()
+_PORT = Option.whole_number(1, 65535, expected="a TCP port number from 1 to 65535")
+_HOST = Option.text(expected="a host name or address such as '127.0.0.1'")
+_STREAM = Option.one_of(("stdout", "stderr", None), expected="'stdout', 'stderr' or None (either)")
 
 
-def _check_port(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
-    del instance
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:  # noqa: PLR2004 - the TCP range
-        msg = f"`{attribute.name}` must be a TCP port number from 1 to 65535, got {value!r}."
-        raise ConfigurationError(msg)
-
-
-def _check_host(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    del instance
-    if not isinstance(value, str) or not value:
-        msg = f"`{attribute.name}` must be a host name or address such as '127.0.0.1', got {value!r}."
-        raise ConfigurationError(msg)
+def check_timeout(timeout: float | None, what: str = "timeout") -> float | None:
+    """Return *timeout* (seconds, or ``None`` for none) as a float, or raise a ConfigurationError naming *what*."""
+    _TIMEOUT.check(what, timeout)
+    return None if timeout is None else float(timeout)
 
 
 def _to_path(value: str | os.PathLike[str]) -> str:
     raw: object = value  # callers without a type checker may pass anything
     if isinstance(raw, str | os.PathLike) and os.fspath(raw):
         return os.fspath(raw)
-    msg = f"`path` must be the path of a unix socket (a str or os.PathLike), got {value!r}."
-    raise ConfigurationError(msg)
+    raise Option.error("path", value, "the path of a unix socket (a str or os.PathLike)")
 
 
 def _to_pattern(value: str | re.Pattern[str]) -> re.Pattern[str]:
@@ -74,15 +63,7 @@ def _to_pattern(value: str | re.Pattern[str]) -> re.Pattern[str]:
         except re.error as exc:
             msg = f"`pattern` {value!r} is not a valid regular expression: {exc}."
             raise ConfigurationError(msg) from None
-    msg = f"`pattern` must be a regular expression (a str or a compiled str pattern), got {value!r}."
-    raise ConfigurationError(msg)
-
-
-def _check_stream(instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    del instance
-    if value not in {"stdout", "stderr", None}:
-        msg = f"`{attribute.name}` must be 'stdout', 'stderr' or None (either), got {value!r}."
-        raise ConfigurationError(msg)
+    raise Option.error("pattern", value, "a regular expression (a str or a compiled str pattern)")
 
 
 @final
@@ -106,8 +87,8 @@ class ReadyOnPort:
     .. versionadded:: 0.1
     """
 
-    port: int = attrs.field(validator=_check_port)
-    host: str = attrs.field(default="127.0.0.1", kw_only=True, validator=_check_host)
+    port: int = attrs.field(validator=_PORT)
+    host: str = attrs.field(default="127.0.0.1", kw_only=True, validator=_HOST)
 
 
 @final
@@ -153,7 +134,7 @@ class ReadyOnLine:
     """
 
     pattern: re.Pattern[str] = attrs.field(converter=_to_pattern)
-    stream: Literal["stdout", "stderr"] | None = attrs.field(default=None, kw_only=True, validator=_check_stream)
+    stream: Literal["stdout", "stderr"] | None = attrs.field(default=None, kw_only=True, validator=_STREAM)
 
 
 @final
@@ -197,7 +178,7 @@ async def wait_for_port(host: str, port: int, *, timeout: float | None) -> None:
 
     .. versionadded:: 0.1
     """
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
 
     async def connect() -> None:
         stream = await anyio.connect_tcp(host, port)
@@ -228,7 +209,7 @@ async def wait_for_socket(path: str | os.PathLike[str], *, timeout: float | None
 
     .. versionadded:: 0.1
     """
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     target = _to_path(path)
 
     async def connect() -> None:
@@ -287,7 +268,7 @@ async def wait_for_exit(pid: int, *, timeout: float | None = None) -> None:
 
     .. versionadded:: 0.1
     """
-    limit = _check_timeout(timeout)
+    limit = check_timeout(timeout)
     with anyio.move_on_after(math.inf if limit is None else limit) as scope:
         await _wait_exit(pid)
         return

@@ -20,6 +20,7 @@ import anyio.abc
 import anyio.to_thread
 
 from lifecycle._core._errors import ConfigurationError
+from lifecycle._core._validation import Option
 
 from ._probes import wait_for_exit
 
@@ -47,8 +48,7 @@ def check_argv(argv: object, owner: str) -> tuple[str, ...]:
         )
         raise ConfigurationError(msg)
     if not isinstance(argv, Sequence) or not argv:
-        msg = f"`argv` of {owner} must be a non-empty list of arguments (the program first), got {argv!r}."
-        raise ConfigurationError(msg)
+        raise Option.error("argv", argv, "a non-empty list of arguments (the program first)", owner=owner)
     out: list[str] = []
     for arg in argv:
         if not isinstance(arg, str | os.PathLike):

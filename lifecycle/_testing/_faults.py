@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import AsyncIterator, Callable, Coroutine
 from types import TracebackType
 from typing import Any, final
@@ -13,11 +12,12 @@ import attrs
 
 from lifecycle._core import _instance_hooks as _hooks
 from lifecycle._core._context import Context
-from lifecycle._core._errors import ConfigurationError, LifecycleError, UsageError
+from lifecycle._core._errors import LifecycleError, UsageError
 from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._policy import Phase
-from lifecycle._core._scope import shielded
+from lifecycle._core._scope import UNTIL, shielded
 from lifecycle._core._spec import ComponentSpec, Style
+from lifecycle._core._validation import Option
 
 __all__ = ["Fault", "InjectedError", "InjectedFault", "inject_fault"]
 
@@ -249,19 +249,9 @@ def inject_fault(
     Raises:
         ConfigurationError: An argument is invalid.
     """
-    if not isinstance(at, Fault):
-        msg = f"`at` must be a lifecycle.testing.Fault (e.g. Fault.START), got {at!r}."
-        raise ConfigurationError(msg)
-    if not component:
-        msg = f"`component` must be a component's name or path, got {component!r}."
-        raise ConfigurationError(msg)
-    if not isinstance(until, Phase):
-        msg = f"`until` must be a lifecycle.Phase, got {until!r}."
-        raise ConfigurationError(msg)
-    if math.isnan(delay) or delay < 0:
-        msg = f"`delay` must be a non-negative number of seconds, got {delay!r}."
-        raise ConfigurationError(msg)
-    if times is not None and times < 1:
-        msg = f"`times` must be a positive number of starts or None (every start), got {times!r}."
-        raise ConfigurationError(msg)
+    Option.instance_of(Fault, "a lifecycle.testing.Fault (e.g. Fault.START)").check("at", at)
+    Option.text(expected="a component's name or path").check("component", component)
+    UNTIL.check("until", until)
+    Option.seconds().check("delay", delay)
+    Option.whole_number(1, expected="a positive number of starts").or_none().check("times", times)
     return InjectedFault(component, at, error=error, delay=delay, until=until, times=times)
