@@ -45,7 +45,7 @@ BAD_OPTIONS: list[tuple[Callable[[object], object], str, object]] = [
     (lambda v: lifecycle.HealthServer(host=v), "host", ""),  # type: ignore[arg-type]
     (lambda v: lifecycle.HealthServer(request_timeout=v), "request_timeout", math.inf),  # type: ignore[arg-type]
     (lambda v: lifecycle.StateFile("state.json", interval=v), "interval", True),  # type: ignore[arg-type]
-    (lifecycle.ReadyOnPort, "port", True),
+    (lifecycle.ReadyOnPort, "port", True),  # type: ignore[list-item]
     (lambda v: lifecycle.ReadyOnLine("x", stream=v), "stream", "stdin"),  # type: ignore[arg-type]
     (lambda v: lifecycle.ProcessComponent(["true"], ready_timeout=v), "ready_timeout", "5"),  # type: ignore[arg-type]
     (lambda v: lifecycle.ProcessComponent(["true"], stdout_level=v), "stdout_level", "loud"),  # type: ignore[arg-type]
