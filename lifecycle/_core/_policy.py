@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import enum
-import math
-import os
 from collections.abc import Mapping
-from typing import Final, final
+from typing import final
 
 import attrs
 
-from ._errors import ConfigurationError
+from ._settings import FORCEFUL_TIMEOUT, GRACEFUL_TIMEOUT, TERMINATE_TIMEOUT
 from ._validation import Option
 
 __all__ = ["Phase", "Priority", "ShutdownPolicy"]
@@ -49,38 +47,6 @@ class Phase(enum.IntEnum):
     TERMINATE = 2
 
 
-_ENV: Final = {
-    "graceful": "LIFECYCLE_GRACEFUL_TIMEOUT",
-    "forceful": "LIFECYCLE_FORCEFUL_TIMEOUT",
-    "terminate": "LIFECYCLE_TERMINATE_TIMEOUT",
-}
-
-
-def seconds_from_env(variable: str, environ: Mapping[str, str], what: str, unset: str) -> float | None:
-    """
-    Read a non-negative number of seconds from *environ*; ``None`` if unset or empty.
-
-    Raises:
-        ConfigurationError: The value is negative, NaN or not a number; the
-            message names the variable, its value, *what* it should be, and
-            what unsetting it does (*unset*).
-    """
-    raw = environ.get(variable, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if math.isnan(value) or value < 0:
-        msg = (
-            f"Environment variable {variable}={raw!r} is not {what}: set it to a non-negative "
-            f"number of seconds (e.g. 30 or 2.5), or unset it to {unset}."
-        )
-        raise ConfigurationError(msg)
-    return value
-
-
 _BUDGET = Option.seconds(expected="a number of seconds, not negative (math.inf for no deadline)")
 
 
@@ -106,9 +72,9 @@ class ShutdownPolicy:
         ConfigurationError: A budget is negative, NaN or not a number.
     """
 
-    graceful: float = attrs.field(default=30.0, validator=_BUDGET)
-    forceful: float = attrs.field(default=10.0, validator=_BUDGET)
-    terminate: float = attrs.field(default=5.0, validator=_BUDGET)
+    graceful: float = attrs.field(default=GRACEFUL_TIMEOUT.default, validator=_BUDGET)
+    forceful: float = attrs.field(default=FORCEFUL_TIMEOUT.default, validator=_BUDGET)
+    terminate: float = attrs.field(default=TERMINATE_TIMEOUT.default, validator=_BUDGET)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShutdownPolicy:
@@ -126,13 +92,11 @@ class ShutdownPolicy:
             ConfigurationError: A variable is not a non-negative number; the
                 message names the variable and its value.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, float] = {}
-        for field, variable in _ENV.items():
-            value = seconds_from_env(variable, env, "a valid timeout", "use the default")
-            if value is not None:
-                values[field] = value
-        return cls(**values)
+        return cls(
+            graceful=GRACEFUL_TIMEOUT.read(environ),
+            forceful=FORCEFUL_TIMEOUT.read(environ),
+            terminate=TERMINATE_TIMEOUT.read(environ),
+        )
 
     @property
     def total(self) -> float:

@@ -18,8 +18,9 @@ from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._policy import ShutdownPolicy
 from lifecycle._core._protocols import Tree, TreeInfo
 from lifecycle._core._report import ShutdownReport
+from lifecycle._core._settings import FORCEFUL_TIMEOUT, GRACEFUL_TIMEOUT, TERMINATE_TIMEOUT, effective
 
-from ._cli_render import render_check, render_dot, render_mermaid, render_text
+from ._cli_render import render_check, render_dot, render_mermaid, render_settings, render_text
 from ._program import ExitCode, execute
 from ._running_tree import as_spec
 
@@ -161,14 +162,18 @@ def _parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run a tree until it stops", description="Run a tree until it stops.")
     p_run.add_argument("target", help=target_help)
     backend_options(p_run)
-    for phase, default in (("graceful", 30), ("forceful", 10), ("terminate", 5)):
+    for phase, setting in (
+        ("graceful", GRACEFUL_TIMEOUT),
+        ("forceful", FORCEFUL_TIMEOUT),
+        ("terminate", TERMINATE_TIMEOUT),
+    ):
         p_run.add_argument(
             f"--{phase}",
             type=float,
             metavar="S",
             help=(
                 f"{phase} budget in seconds (default: the root's own policy, else "
-                f"LIFECYCLE_{phase.upper()}_TIMEOUT, else {default})"
+                f"{setting.variable}, else {setting.show(setting.default)})"
             ),
         )
     p_run.add_argument(
@@ -210,6 +215,7 @@ def _command(args: argparse.Namespace) -> int:
     info = _tree_info(obj)
     if args.command == "check":
         text = f"{args.target}: a single component, valid.\n" if info is None else render_check(info)
+        text += "\n" + render_settings(effective())
     elif info is None:
         msg = f"{args.target} is a single component, not a tree: there is no graph to draw"
         raise CliError(msg)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from lifecycle._core._protocols import ChildInfo, TreeInfo
 
-__all__ = ["render_check", "render_dot", "render_mermaid", "render_text"]
+__all__ = ["render_check", "render_dot", "render_mermaid", "render_settings", "render_text"]
 
 
 def _walk(tree: TreeInfo, path: str) -> Iterator[tuple[str, TreeInfo]]:
@@ -46,6 +46,16 @@ def render_check(tree: TreeInfo) -> str:
                 )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def render_settings(settings: Sequence[tuple[str, str, bool]]) -> str:
+    """List the ``LIFECYCLE_*`` settings in effect: ``(variable, value, set in the environment)`` each."""
+    width = max(len(variable) for variable, _, _ in settings)
+    lines = ["Settings (LIFECYCLE_* environment variables):"]
+    lines.extend(
+        f"  {variable.ljust(width)}  {value}{'' if is_set else ' (default)'}" for variable, value, is_set in settings
+    )
+    return "\n".join(lines) + "\n"
 
 
 def render_text(tree: TreeInfo) -> str:

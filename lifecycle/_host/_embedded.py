@@ -17,13 +17,14 @@ import anyio.abc
 
 from lifecycle._core._failures import failure_group
 from lifecycle._core._policy import ShutdownPolicy
+from lifecycle._core._settings import GRACE_PERIOD, STARTUP_PROGRESS_INTERVAL
 from lifecycle._core._states import StopReason
 from lifecycle._core._validation import Option
 
-from ._grace_period import check_budget, grace_period_from_env
+from ._grace_period import check_budget
 from ._running_tree import RunningTree, as_spec
 from ._signals import watch_signals
-from ._startup_progress import startup_progress_interval, watch_startup
+from ._startup_progress import watch_startup
 
 __all__ = ["running"]
 
@@ -88,9 +89,9 @@ async def running(
     spec.validate_tree()
     _POLICY.check("policy", policy)
     tree_policy = policy or spec.policy or ShutdownPolicy.from_env()
-    progress_interval = startup_progress_interval()
+    progress_interval = STARTUP_PROGRESS_INTERVAL.read()
     handle = RunningTree(spec, tree_policy)
-    handle.grace_period = grace_period_from_env()
+    handle.grace_period = GRACE_PERIOD.read()
     # When the tree has started, so drain delays registered by its components count.
     handle.subscribe_ready(lambda: check_budget(handle))
     cancelled = anyio.get_cancelled_exc_class()

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import structlog
 
-from lifecycle._core._policy import seconds_from_env
-
 if TYPE_CHECKING:
     from ._running_tree import RunningTree
 
-__all__ = ["check_budget", "grace_period_from_env"]
+__all__ = ["check_budget"]
 
 _log = structlog.get_logger("lifecycle")
-
-GRACE_PERIOD_ENV = "LIFECYCLE_GRACE_PERIOD"
-
-
-def grace_period_from_env(environ: Mapping[str, str] | None = None) -> float | None:
-    """
-    Read ``LIFECYCLE_GRACE_PERIOD`` (seconds); ``None`` when unset or empty.
-
-    Raises:
-        ConfigurationError: The value is not a non-negative number.
-    """
-    env = os.environ if environ is None else environ
-    return seconds_from_env(GRACE_PERIOD_ENV, env, "a valid grace period", "skip the budget check")
 
 
 def check_budget(tree: RunningTree) -> bool:

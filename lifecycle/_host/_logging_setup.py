@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 
 import structlog
 
-from lifecycle._core._errors import ConfigurationError
+from lifecycle._core._settings import LOG_FORMAT, LOG_LEVEL
 
 __all__ = ["configure_logging"]
-
-_FORMATS = ("console", "json")
 
 
 def configure_logging() -> bool:
@@ -33,19 +29,9 @@ def configure_logging() -> bool:
     """
     if structlog.is_configured():
         return False
-    fmt = os.environ.get("LIFECYCLE_LOG_FORMAT", "").strip().lower()
-    if fmt and fmt not in _FORMATS:
-        msg = f"Environment variable LIFECYCLE_LOG_FORMAT={fmt!r} is not valid: use 'console' or 'json'."
-        raise ConfigurationError(msg)
-    level_name = os.environ.get("LIFECYCLE_LOG_LEVEL", "info").strip().upper()
-    level = logging.getLevelNamesMapping().get(level_name)
-    if level is None:
-        msg = (
-            f"Environment variable LIFECYCLE_LOG_LEVEL={level_name.lower()!r} is not a log level: "
-            "use debug, info, warning or error."
-        )
-        raise ConfigurationError(msg)
-    console = fmt == "console" or (not fmt and sys.stderr.isatty())
+    fmt = LOG_FORMAT.read()
+    level = LOG_LEVEL.read()
+    console = fmt == "console" or (fmt is None and sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
     )

@@ -20,8 +20,9 @@ import structlog
 from lifecycle._core._errors import ConfigurationError, LifecycleError
 from lifecycle._core._escalation import Escalation
 from lifecycle._core._instance import ComponentInstance
-from lifecycle._core._policy import Phase, ShutdownPolicy, seconds_from_env
+from lifecycle._core._policy import Phase, ShutdownPolicy
 from lifecycle._core._report import ComponentReport, ShutdownReport
+from lifecycle._core._settings import BLOCKED_LOOP_THRESHOLD
 from lifecycle._core._states import StopReason
 from lifecycle._core._validation import Option
 
@@ -218,16 +219,6 @@ def _report_now(tree: RunningTree) -> ShutdownReport:
     )
 
 
-def _blocked_loop_threshold() -> float:
-    value = seconds_from_env(
-        "LIFECYCLE_BLOCKED_LOOP_THRESHOLD",
-        os.environ,
-        "a valid threshold",
-        "use 1 (0 turns the blocked-loop warning off)",
-    )
-    return 1.0 if value is None else value
-
-
 _BACKEND = Option.one_of(("asyncio", "trio"))
 
 
@@ -318,7 +309,7 @@ def execute(
     try:
         configure_logging()
         options = _check_backend(backend, backend_options)
-        blocked_after = _blocked_loop_threshold()
+        blocked_after = BLOCKED_LOOP_THRESHOLD.read()
         as_spec(root).validate_tree()
     except ConfigurationError as exc:
         _print(f"lifecycle: configuration error: {exc}")

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
 import anyio
 import anyio.abc
 import structlog
 
 from lifecycle._core._instance import ComponentInstance
-from lifecycle._core._policy import seconds_from_env
 from lifecycle._core._states import State
 
-__all__ = ["DEFAULT_STARTUP_PROGRESS_INTERVAL", "startup_progress_interval", "still_starting", "watch_startup"]
-
-DEFAULT_STARTUP_PROGRESS_INTERVAL = 5.0
+__all__ = ["still_starting", "watch_startup"]
 
 _log = structlog.get_logger("lifecycle")
-
-
-def startup_progress_interval(environ: Mapping[str, str] | None = None) -> float:
-    """
-    Read ``LIFECYCLE_STARTUP_PROGRESS_INTERVAL`` (seconds; 0 turns it off; default 5).
-
-    Raises:
-        ConfigurationError: The value is not a non-negative number.
-    """
-    value = seconds_from_env(
-        "LIFECYCLE_STARTUP_PROGRESS_INTERVAL",
-        os.environ if environ is None else environ,
-        "a valid interval",
-        f"use {DEFAULT_STARTUP_PROGRESS_INTERVAL:g} (0 turns the startup progress events off)",
-    )
-    return DEFAULT_STARTUP_PROGRESS_INTERVAL if value is None else value
 
 
 def still_starting(root: ComponentInstance, now: float) -> dict[str, float]:
