@@ -1,9 +1,13 @@
-"""Small helpers shared by the packages' ``__init__`` modules."""
+"""What the packages' ``__init__`` modules share: public module names, and names loaded on first use."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+import sys
+from collections.abc import Iterable, Mapping
 from types import ModuleType
+
+__all__ = ["fixup_module_metadata", "load_lazy_export"]
 
 
 def fixup_module_metadata(module_name: str, namespace: dict[str, object], names: Iterable[str]) -> None:
@@ -38,3 +42,28 @@ def fixup_module_metadata(module_name: str, namespace: dict[str, object], names:
 
     for name in names:
         fix(name, namespace[name])
+
+
+def load_lazy_export(module_name: str, namespace: dict[str, object], lazy: Mapping[str, str], name: str) -> object:
+    """
+    Return the lazily exported *name* of the package *module_name*, importing its module now.
+
+    The package's module ``__getattr__`` calls this for a name it exports but
+    did not import (*lazy* maps each such name to its module). Every lazy name
+    whose module is loaded by then (this one, and those it imported) is bound in
+    the package's *namespace*, so the next access is a plain attribute, and gets
+    its public ``__module__`` like the names imported at once.
+
+    Raises:
+        AttributeError: The package has no such name.
+    """
+    source = lazy.get(name)
+    if source is None:
+        msg = f"module {module_name!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    importlib.import_module(source)
+    loaded = [n for n, m in lazy.items() if n not in namespace and m in sys.modules]
+    for lazy_name in loaded:
+        namespace[lazy_name] = getattr(sys.modules[lazy[lazy_name]], lazy_name)
+    fixup_module_metadata(module_name, namespace, loaded)
+    return namespace[name]
