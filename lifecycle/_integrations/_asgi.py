@@ -12,8 +12,9 @@ import structlog
 
 from lifecycle._core._errors import LifecycleError
 from lifecycle._core._policy import ShutdownPolicy
+from lifecycle._core._spec import ComponentSpec
 from lifecycle._host._embedded import running
-from lifecycle._host._running_tree import RunningTree, as_spec
+from lifecycle._host._running_tree import RunningTree
 
 __all__ = ["LifespanMiddleware"]
 
@@ -93,7 +94,8 @@ class LifespanMiddleware:
         policy: ShutdownPolicy | None = None,
         notify: bool = False,
     ) -> None:
-        as_spec(root)  # a wrong root is a mistake to report now, not at the first startup
+        if not isinstance(root, ComponentSpec):
+            ComponentSpec.from_target(root)  # a wrong root is a mistake to report now, not at the first startup
         self.app = app
         self._root = root
         self._policy = policy
