@@ -16,6 +16,7 @@ from ._core._failures import failure_group as failure_group
 from ._core._failures import flatten_failures as flatten_failures
 from ._core._instance import ComponentInstance as ComponentInstance
 from ._core._instance import current_instance as current_instance
+from ._core._observe import status_of as status_of
 from ._core._stop import stop_instances as stop_instances
 from ._core._validation import Option as Option
 
@@ -27,6 +28,7 @@ __all__ = [
     "current_instance",
     "failure_group",
     "flatten_failures",
+    "status_of",
     "stop_instances",
 ]
 

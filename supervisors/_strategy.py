@@ -10,7 +10,7 @@ import attrs
 from lifecycle import ConfigurationError
 from lifecycle.lowlevel import Option
 
-__all__ = ["Backoff", "Intensity", "Restart", "Strategy"]
+__all__ = ["AutoShutdown", "Backoff", "Intensity", "Restart", "Strategy"]
 
 
 class Strategy(enum.Enum):
@@ -38,6 +38,25 @@ class Restart(enum.Enum):
     """Only after a failure."""
     TEMPORARY = "temporary"
     """Never; its end is reported."""
+
+
+class AutoShutdown(enum.Enum):
+    """
+    When a supervisor stops by itself because its ``main`` children ended, as Erlang/OTP's ``auto_shutdown``.
+
+    A ``main=True`` child is OTP's *significant* child. Only a ``main`` child
+    that ends by itself counts: one stopped by ``stop_child()``, by a restart
+    of its group or by the supervisor's own stop does not.
+
+    .. versionadded:: 0.1.0
+    """
+
+    NEVER = "never"
+    """The supervisor never stops by itself; ``main=True`` children are refused, as in OTP."""
+    ANY_SIGNIFICANT = "any_significant"
+    """The first ``main`` child that returns stops the supervisor (the default)."""
+    ALL_SIGNIFICANT = "all_significant"
+    """The supervisor stops when the last of its ``main`` children has returned."""
 
 
 _SECONDS = Option.seconds()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import random
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar, final, overload
 
@@ -14,20 +17,31 @@ import structlog
 from lifecycle import (
     ComponentReport,
     ComponentSpec,
+    ComponentStatus,
     ConfigurationError,
     Context,
     Outcome,
     Priority,
     ShutdownPolicy,
+    State,
     StoppedError,
     UsageError,
 )
 from lifecycle.abc import ChildInfo, Tree, TreeInfo
-from lifecycle.lowlevel import ComponentInstance, Escalation, Option, current_instance, failure_group, stop_instances
+from lifecycle.lowlevel import (
+    ComponentInstance,
+    Escalation,
+    Option,
+    current_instance,
+    failure_group,
+    status_of,
+    stop_instances,
+)
 
+from ._errors import GaveUpError
 from ._graph import Graph, _unknown_dependency_message, build_graph
 from ._restart_timing import RestartWindow, backoff_delay
-from ._strategy import Backoff, Intensity, Restart, Strategy
+from ._strategy import AutoShutdown, Backoff, Intensity, Restart, Strategy
 
 __all__ = ["Supervisor"]
 
@@ -42,6 +56,10 @@ _LOGGED_NAMES = 20
 # How many errors of a child's earlier runs its report keeps (memory stays flat
 # however often it restarts; ComponentReport.restarts counts every run).
 _EARLIER_ERRORS = 16
+
+# How many dynamic children that failed and ended for good (and were forgotten)
+# the supervisor's report keeps; the log has every one of them.
+_DROPPED_REPORTS = 16
 
 _NAME = Option.text(forbidden="/")
 
@@ -101,8 +119,16 @@ class Supervisor:
             ``running()`` or ``run()`` is given one. Defaults to
             :meth:`~lifecycle.ShutdownPolicy.from_env` at the root.
 
+        auto_shutdown: When it stops by itself because its ``main`` children
+            returned (Erlang/OTP's ``auto_shutdown``): when any of them did
+            (the default), when all of them did, or never (``main=True``
+            children are then refused).
+
     Raises:
         ConfigurationError: An option has the wrong type or value.
+
+    .. versionchanged:: 0.1.0
+       Added *auto_shutdown*.
     """
 
     __slots__ = (
@@ -112,6 +138,7 @@ class Supervisor:
         "_restarts",
         "_running",
         "_specs",
+        "auto_shutdown",
         "backoff",
         "intensity",
         "name",
@@ -127,6 +154,7 @@ class Supervisor:
         intensity: Intensity | None = None,
         backoff: Backoff | None = None,
         policy: ShutdownPolicy | None = None,
+        auto_shutdown: AutoShutdown = AutoShutdown.ANY_SIGNIFICANT,
     ) -> None:
         if not _NAME.test(name):
             msg = f"Supervisor name {name!r} is invalid: use a non-empty string without '/'."
@@ -139,11 +167,13 @@ class Supervisor:
         _check_option(backoff, Backoff, "backoff", owner)
         if policy is not None:
             _check_option(policy, ShutdownPolicy, "policy", owner)
+        _check_option(auto_shutdown, AutoShutdown, "auto_shutdown", owner)
         self.name = name
         self.strategy = strategy
         self.intensity = intensity
         self.backoff = backoff
         self.policy = policy
+        self.auto_shutdown = auto_shutdown
         self._specs: list[ComponentSpec] = []
         self._index: dict[str, int] = {}
         self._restarts: list[Restart] = []
@@ -256,7 +286,7 @@ class Supervisor:
                 f"(adding {name or getattr(obj, '__name__', obj)!r})."
             )
             raise UsageError(msg)
-        spec = _declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
+        spec = self._declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
         if spec.name in self._index:
             msg = f"Supervisor {self.name!r} already has a component named {spec.name!r}; pass a different `name=`."
             raise ConfigurationError(msg)
@@ -385,6 +415,7 @@ class Supervisor:
             with anyio.CancelScope(shield=True):
                 async with anyio.create_task_group() as task_group:
                     run = self._active = _Run(self, ctx, task_group, graph)
+                    ctx.publish_children(run)
                     task_group.start_soon(run.watch_stop, name=f"lifecycle:{ctx.path}:stop-watch")
                     try:
                         if await run.start():
@@ -405,7 +436,8 @@ class Supervisor:
             # supervisor is being cancelled: a child that failed to start or while
             # running must not be lost in the stop.
             if failures:
-                msg = f"supervisor {ctx.path!r} failed"
+                gave_up = any(isinstance(e, GaveUpError) and e.supervisor == ctx.path for e in failures)
+                msg = f"supervisor {ctx.path!r} {'gave up' if gave_up else 'failed'}"
                 raise failure_group(msg, failures)
 
     # -- dynamic children ------------------------------------------------------------
@@ -475,7 +507,7 @@ class Supervisor:
             lifecycle.ComponentError: The child failed to start.
         """
         run = self._require_run("start_child", name or getattr(obj, "__name__", obj))
-        spec = _declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
+        spec = self._declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
         spec.validate_tree()
         return await run.start_child(spec, restart)
 
@@ -510,6 +542,27 @@ class Supervisor:
         run = self._require_run("stop_child", name)
         return await run.stop_child(name)
 
+    def _declare(
+        self,
+        obj: object,
+        name: str | None,
+        depends_on: Sequence[str],
+        priority: Priority,
+        restart: Restart,
+        *,
+        main: bool,
+        policy: ShutdownPolicy | None,
+    ) -> ComponentSpec:
+        spec = _declare(obj, name, depends_on, priority, restart, main=main, policy=policy)
+        if spec.main and self.auto_shutdown is AutoShutdown.NEVER:
+            msg = (
+                f"Supervisor {self.name!r} has `auto_shutdown=AutoShutdown.NEVER`, so its child {spec.name!r} "
+                "cannot be `main=True` (as in Erlang/OTP, significant children need auto_shutdown "
+                "any_significant or all_significant); drop `main=True` or choose another `auto_shutdown`."
+            )
+            raise ConfigurationError(msg)
+        return spec
+
     def _require_run(self, method: str, child: object) -> _Run:
         if self._active is None:
             msg = (
@@ -535,14 +588,18 @@ class _Child:
         "dynamic",
         "earlier",
         "effective",
+        "gone",
+        "handled",
         "instance",
         "order",
         "pending",
         "removing",
         "restart",
+        "restart_at",
         "restarts",
         "retired",
         "spec",
+        "started",
     )
 
     def __init__(self, spec: ComponentSpec, restart: Restart, order: int, *, dynamic: bool) -> None:
@@ -566,8 +623,20 @@ class _Child:
         self.earlier: tuple[BaseException, ...] = ()
         # Started with start_child() and not ready yet: its caller handles its start.
         self.pending = dynamic
+        # What it provided when start_child() saw it ready (boxed: None is a value).
+        self.started: tuple[object] | None = None
         # Being stopped by stop_child(); its exits are not supervision events.
         self.removing = False
+        # Its run ended and nothing in this run of the supervisor starts it again: it
+        # ended for good, it depended on a child that did, or it was a TEMPORARY
+        # member of a restart group. Until a new instance replaces it (a restart of
+        # ONE_FOR_ALL or REST_FOR_ONE starts TRANSIENT and `main` children again).
+        self.gone = False
+        # Its current run's failure was handled by supervision (restarted, or a
+        # TEMPORARY child's end): reported, but not a failure of the stop.
+        self.handled = False
+        # When its restart is due (loop time), while it waits for it.
+        self.restart_at: float | None = None
 
     @property
     def name(self) -> str:
@@ -591,6 +660,21 @@ class _Child:
             return False
         return self.restart is Restart.TEMPORARY or (self.restart is Restart.TRANSIENT and not instance.failed)
 
+    def failure_handled(self) -> bool:
+        """
+        Whether supervision handled its current run's failure, so that it does not fail the stop.
+
+        It did when it restarts the child, and always for a ``TEMPORARY`` child
+        (not ``main``) that failed while running: that child is never restarted
+        by design, even when the supervisor's stop began before it saw the end.
+        """
+        instance = self.instance
+        if instance is None or not instance.failed:
+            return False
+        if self.handled:
+            return True
+        return self.restart is Restart.TEMPORARY and not self.spec.main and instance.errors[0][0] == "run"
+
     def keep_errors(self) -> None:
         """Keep what its current run raised, before a new run replaces it."""
         if self.instance is None:
@@ -609,6 +693,8 @@ class _Child:
             if self.earlier:
                 earlier = (*self.earlier, *report.earlier_errors)[-_EARLIER_ERRORS:]
                 report = attrs.evolve(report, earlier_errors=earlier)
+            if report.outcome is Outcome.FAILED and self.failure_handled():
+                report = attrs.evolve(report, handled=True)
             return report
         # Registered with start_child() and stopped before its dependencies were ready.
         return ComponentReport(
@@ -627,13 +713,17 @@ class _Run:
     __slots__ = (
         "changed",
         "children",
+        "context",
         "ctx",
+        "dropped",
+        "ends",
         "exited",
+        "gave_up",
         "graph",
-        "handled",
         "lock",
         "next_order",
         "noticed",
+        "owner",
         "random",
         "reshaped",
         "static",
@@ -667,9 +757,13 @@ class _Run:
         # Whether dynamic children changed the tree, so `graph`'s waves no longer cover it.
         self.reshaped = False
         self.window = RestartWindow(sup.intensity)
+        # The ends counted in the window (most recent last): what GaveUpError reports.
+        self.ends: deque[tuple[float, ComponentInstance]] = deque(maxlen=sup.intensity.max_restarts + 1)
+        # Set when it gave up: the error it raises, and the end that was one too many.
+        self.gave_up: tuple[GaveUpError, ComponentInstance] | None = None
+        # Reports of dynamic children that failed and were forgotten (the most recent).
+        self.dropped: deque[tuple[int, ComponentReport]] = deque(maxlen=_DROPPED_REPORTS)
         self.random = random.Random()  # noqa: S311 - jitter, not cryptography
-        # Failures supervision handled (TEMPORARY children): reported, not raised.
-        self.handled: set[ComponentInstance] = set()
         # Failed children handled before their task ended (see on_failure).
         self.noticed: set[ComponentInstance] = set()
         self.exited: list[ComponentInstance] = []
@@ -680,6 +774,10 @@ class _Run:
         self.lock = anyio.Lock()
         self.stopping = False
         self.watch_scope = anyio.CancelScope()
+        # Created in the supervisor's own task: its instance, and a context in which
+        # instances created for it have it as their parent.
+        self.owner = current_instance()
+        self.context = contextvars.copy_context()
 
     # -- events ------------------------------------------------------------------
 
@@ -699,12 +797,17 @@ class _Run:
 
     def on_ready(self, instance: ComponentInstance) -> None:
         child = self._child_of(instance)
-        if child is not None:
+        if child is not None and child.pending:
+            # Its start_child() caller gets this value whatever the child does next
+            # (returns, fails, is restarted), as OTP's start_child returns {ok, Pid}.
             child.pending = False
+            child.started = (instance.value,)
         self._notify()
+        self.ctx.child_changed(instance.spec.name)
 
     def on_exit(self, instance: ComponentInstance) -> None:
         self._notify()
+        self.ctx.child_changed(instance.spec.name)
         if self.stopping or instance in self.noticed:
             return
         child = self._child_of(instance)
@@ -714,6 +817,7 @@ class _Run:
         self.wakeup.set()
 
     def on_failure(self, instance: ComponentInstance) -> None:
+        self.ctx.child_changed(instance.spec.name)  # called when any stop of the child begins
         # A child that failed while running begins its own stop (and a resource
         # holds its teardown): handle it now, not when its task ends.
         if not instance.failed or self.stopping:
@@ -735,6 +839,45 @@ class _Run:
             await self.ctx.stopping.wait()
             self.wakeup.set()
             self._notify()
+
+    # -- observation (lifecycle.abc.ChildStatuses) ---------------------------------------
+
+    def statuses(self) -> list[ComponentStatus]:
+        """The status of every registered child, in registration order."""
+        return [self._status(child) for child in self.children.values()]
+
+    def status(self, name: str) -> ComponentStatus | None:
+        """The status of the child *name*, or ``None``."""
+        child = self.children.get(name)
+        return None if child is None else self._status(child)
+
+    def _status(self, child: _Child) -> ComponentStatus:
+        instance = child.instance
+        if instance is None:  # a dynamic child waiting for its dependencies
+            deps = tuple(sorted({*child.spec.injected, *child.spec.depends_on}))
+            return ComponentStatus(
+                path=f"{self.ctx.path}/{child.name}",
+                name=child.name,
+                state=State.STARTING,
+                restarts=child.restarts,
+                priority=child.effective,
+                depends_on=deps,
+            )
+        status = status_of(instance)
+        if self._restarting(child, instance):
+            return attrs.evolve(status, state=State.RESTARTING, ready=False, next_attempt=child.restart_at)
+        return status
+
+    def _restarting(self, child: _Child, instance: ComponentInstance) -> bool:
+        """Whether *child*'s run ended (or is being stopped) and this supervisor starts it again."""
+        if child.gone or child.removing or self.stopping or self.ctx.escalation is not None:
+            return False
+        if child.retired:  # stopped by a restart, not replaced yet
+            return True
+        if not (instance.done or instance.failed) or instance.spec.main:
+            return False
+        # It ended or failed, and the supervisor has not handled it yet: its restart type says.
+        return child.restart is Restart.PERMANENT or (child.restart is Restart.TRANSIENT and instance.failed)
 
     # -- starting ----------------------------------------------------------------------
 
@@ -761,20 +904,31 @@ class _Run:
                 continue
             if members is None:
                 self._log_wave(number, [c.name for c in wave])
-            pending = len(wave)
-
-            def became_ready(_: ComponentInstance) -> None:
-                nonlocal pending
-                pending -= 1
-                if not pending:  # one wake-up per wave, not one per child
-                    self.wakeup.set()
-
-            batch = [self._new_instance(c, became_ready) for c in wave]
-            for instance in batch:
-                instance.start_soon(self.task_group)
-            if not await self._wave_up(batch, first_start=members is None):
+            if not await self._wave_up(self._start_wave(wave), first_start=members is None):
                 return False
         return True
+
+    def _start_wave(self, wave: list[_Child]) -> list[ComponentInstance]:
+        """Start a new instance of every child of *wave*; one wake-up once all of them are ready or ended."""
+        pending = len(wave)
+
+        def settled(_: ComponentInstance) -> None:
+            nonlocal pending
+            pending -= 1
+            if not pending:  # one wake-up per wave, not one per child
+                self.wakeup.set()
+
+        def ended(instance: ComponentInstance) -> None:
+            # A member that ended before it was ready is settled too: without this, a
+            # restart wave where one fails to start would wait for the others forever.
+            if not instance.ready:
+                settled(instance)
+
+        batch = [self._new_instance(c, settled) for c in wave]
+        for instance in batch:
+            instance.add_exit_callback(ended)
+            instance.start_soon(self.task_group)
+        return batch
 
     async def _wave_up(self, batch: list[ComponentInstance], *, first_start: bool) -> bool:
         """Wait until every child of *batch* is ready or ended; ``False`` on a stop or first-start failure."""
@@ -809,7 +963,8 @@ class _Run:
             instance = children[dep].instance
             assert instance is not None  # noqa: S101 - dependencies are ready first
             values[dep] = instance.value
-        instance = ComponentInstance(
+        make = functools.partial(
+            ComponentInstance,
             spec,
             policy=self.ctx.policy,
             path=f"{self.ctx.path}/{spec.name}",
@@ -818,6 +973,10 @@ class _Run:
             restarts=child.restarts,
             gate_teardown=True,
         )
+        # An instance belongs to the component whose task creates it. start_child() may be
+        # called from outside this supervisor (the host program, another component): then
+        # create it in this supervisor's context, where the supervisor is its parent.
+        instance = make() if current_instance() is self.owner else self.context.run(make)
         if became_ready is not None:
             instance.add_ready_callback(became_ready)
         instance.add_ready_callback(self.on_ready)
@@ -826,6 +985,10 @@ class _Run:
         child.keep_errors()
         child.instance = instance
         child.retired = False
+        child.gone = False
+        child.handled = False
+        child.restart_at = None
+        self.ctx.child_changed(child.name)
         return instance
 
     # -- dynamic children ----------------------------------------------------------
@@ -903,7 +1066,8 @@ class _Run:
         try:
             return await self._wait_started(child)
         except BaseException as exc:
-            if self._registered(child) and not self.stopping:
+            # Once ready, the child stays (a cancelled caller only misses its value).
+            if child.started is None and self._registered(child) and not self.stopping:
                 cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
                 why = "start_child() was cancelled" if cancelled else "it failed to start"
                 with anyio.CancelScope(shield=True):
@@ -912,6 +1076,8 @@ class _Run:
 
     async def _wait_started(self, child: _Child) -> object:
         while True:
+            if child.started is not None:
+                return child.started[0]
             if not self._registered(child):
                 msg = f"Child {child.name!r} of {self.ctx.path!r} was stopped before it was ready."
                 raise StoppedError(msg)
@@ -927,15 +1093,12 @@ class _Run:
                     raise StoppedError(msg)
                 if all(dep.ready() for dep in child.deps):
                     self._new_instance(child, None).start_soon(self.task_group)
-            elif not child.retired:
-                if instance.ready:
-                    return instance.value
-                if instance.done:  # it ended before it was ready
-                    errors = instance.failures()
-                    if errors:
-                        raise errors[0] if len(errors) == 1 else failure_group(f"{instance.path!r} failed", errors)
-                    msg = f"Child {instance.path!r} returned before it was ready."
-                    raise StoppedError(msg)
+            elif not child.retired and instance.done:  # it ended before it was ready
+                errors = instance.failures()
+                if errors:
+                    raise errors[0] if len(errors) == 1 else failure_group(f"{instance.path!r} failed", errors)
+                msg = f"Child {instance.path!r} returned before it was ready."
+                raise StoppedError(msg)
             await self._changes()
 
     async def stop_child(self, name: str) -> ComponentReport:
@@ -1006,6 +1169,13 @@ class _Run:
             batch = [c.instance for c in wave if c.instance is not None]
             await stop_instances(batch, escalation)
 
+    def _drop(self, child: _Child) -> None:
+        """Forget a dynamic child that ended for good, keeping its report if it failed."""
+        instance = child.instance
+        if instance is not None and instance.failed and instance.exit_order is not None:
+            self.dropped.append((instance.exit_order, child.report()))
+        self._forget(child)
+
     def _forget(self, child: _Child) -> None:
         if self.children.get(child.name) is not child:
             return
@@ -1017,7 +1187,6 @@ class _Run:
                 del dep.dependents[child]
         self._refresh_priorities(child.deps)
         if child.instance is not None:
-            self.handled.discard(child.instance)
             self.noticed.discard(child.instance)
         self._notify()
 
@@ -1044,19 +1213,35 @@ class _Run:
         failed = instance.failed
         if instance.spec.main:
             if failed:
-                return self._give_up(instance, "its main child failed")
-            _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)
-            self.ctx.request_stop(f"{instance.path!r} (main) returned")
-            return False
+                return self._fail(instance, "its main child failed")
+            return await self._main_returned(child, instance)
         restart = child.restart
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and not failed):
             return await self._ended_for_good(child, instance)
-        if not self.window.allow(anyio.current_time()):
-            intensity = self.sup.intensity
-            reason = f"more than {intensity.max_restarts} restarts within {intensity.within:g} s"
-            return self._give_up(instance, reason)
+        # As in Erlang/OTP, every restart counts, a PERMANENT child's normal exit too.
+        now = anyio.current_time()
+        self.ends.append((now, instance))
+        if not self.window.allow(now):
+            return self._give_up(instance, now)
         await self._restart(child, instance)
         return self.ctx.escalation is None
+
+    async def _main_returned(self, child: _Child, instance: ComponentInstance) -> bool:
+        """A ``main`` child returned: stop the supervisor, unless it waits for every ``main`` child."""
+        if self.sup.auto_shutdown is AutoShutdown.ALL_SIGNIFICANT:
+            child.gone = True
+            if self._main_left():
+                return await self._ended_for_good(child, instance)
+            detail = f"{instance.path!r}, the last main child, returned"
+        else:
+            detail = f"{instance.path!r} (main) returned"
+        _log.info("tree.main_exited", tree=self.ctx.path, child=instance.path)
+        self.ctx.request_stop(detail)
+        return False
+
+    def _main_left(self) -> bool:
+        """Whether a ``main`` child may still run (ALL_SIGNIFICANT waits for all of them)."""
+        return any(c.spec.main and not c.gone and not c.removing for c in self.children.values())
 
     async def _ended_for_good(self, child: _Child, instance: ComponentInstance) -> bool:
         """A child ended and is not restarted: stop what depends on it, then let its teardown run."""
@@ -1064,6 +1249,9 @@ class _Run:
             _log.warning("supervisor.child_ended", tree=self.ctx.path, child=instance.path, restart=child.restart.value)
         else:
             _log.info("component.finished", component=instance.path)
+        child.gone = True
+        child.handled = instance.failed
+        self.ctx.child_changed(child.name)
         dependents = [c for c in self._dependents_of(child) if c.instance is not None and not c.instance.done]
         if dependents:
             # They hold its value and it will not come back: they stop too, in order,
@@ -1077,24 +1265,36 @@ class _Run:
             async with self.lock:
                 for dependent in dependents:
                     dependent.retired = True
+                    dependent.gone = True
                 await self._stop_group(dependents)
         instance.release_teardown()
         if child.dynamic:
-            self._forget(child)
+            self._drop(child)
             for dependent in dependents:
                 if dependent.dynamic:
-                    self._forget(dependent)
-        elif instance.failed:
-            self.handled.add(instance)
+                    self._drop(dependent)
         main = [c for c in dependents if c.spec.main]
-        if main:
+        if main and (self.sup.auto_shutdown is AutoShutdown.ANY_SIGNIFICANT or not self._main_left()):
             self.ctx.request_stop(f"{main[0].name!r} (main) stopped: {child.name!r}, which it depends on, ended")
             return False
         return self.ctx.escalation is None
 
-    def _give_up(self, instance: ComponentInstance, reason: str) -> bool:
+    def _fail(self, instance: ComponentInstance, reason: str) -> bool:
+        """Stop the supervisor because of a failure nothing handles (a ``main`` child's)."""
         _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path, reason=reason)
         self.ctx.request_stop(f"{instance.path!r} failed ({reason})", failed=True)
+        return False
+
+    def _give_up(self, instance: ComponentInstance, now: float) -> bool:
+        """The intensity was exceeded: stop every child and fail with a GaveUpError."""
+        intensity = self.sup.intensity
+        reason = f"more than {intensity.max_restarts} restarts within {intensity.within:g} s"
+        errors = tuple(e for at, ended in self.ends if now - at < intensity.within for e in ended.failures())
+        error = GaveUpError(self.ctx.path, instance.path, reason, errors, instance.failed)
+        self.gave_up = (error, instance)
+        how = "failed" if instance.failed else "returned"
+        _log.error("supervisor.giving_up", tree=self.ctx.path, child=instance.path, reason=reason, ended=how)
+        self.ctx.request_stop(f"{instance.path!r} {how} ({reason})", failed=True)
         return False
 
     def _restart_group(self, child: _Child) -> list[_Child]:
@@ -1119,22 +1319,32 @@ class _Run:
                     if not member.instance.done:
                         running.add(member)
             await self._stop_group([c for c in group if c in running])
-        # As in Erlang/OTP: a TEMPORARY child is never restarted, a TRANSIENT one
-        # only if it was still running (this restart stopped it), a PERMANENT one
-        # always; a dynamic child not ready yet still waits for its first start.
-        members = {
-            c
-            for c in group
-            if c is child
-            or c.pending
-            or c.instance is None  # never started: this is its first start
-            or c.restart is Restart.PERMANENT
-            or (c.restart is Restart.TRANSIENT and c in running)
-        }
-        for member in group:
-            if member not in members and member.dynamic:
-                self._forget(member)
+        members = self._members(child, group)
+        delay = self._schedule(child, failed, group, members)
+        await self._sleep(delay)
+        if self.ctx.escalation is not None:
+            return
+        async with self.lock:
+            members = {c for c in members if self._registered(c)}
+            for member in members:
+                if member.instance is not None:
+                    member.restarts += 1
+            await self.start(members)
+            for member in members:
+                if member.retired and member.restart_at is not None:
+                    # Not started: it waits for a dependency's own restart.
+                    member.restart_at = None
+                    self.ctx.child_changed(member.name)
+
+    def _schedule(self, child: _Child, failed: ComponentInstance, group: list[_Child], members: set[_Child]) -> float:
+        """Compute the backoff of a restart, mark its members as due then, and log it; return the delay."""
+        child.handled = failed.failed  # a failure the restart handles: not the stop's failure
         delay = self._backoff(child, failed)
+        due = anyio.current_time() + delay
+        for member in members:
+            member.restart_at = due
+        for member in group:
+            self.ctx.child_changed(member.name)
         error = failed.report().error
         _log.warning(
             "supervisor.restarting",
@@ -1146,15 +1356,31 @@ class _Run:
             delay=round(delay, 6),
             restarting=sorted(c.name for c in members),
         )
-        await self._sleep(delay)
-        if self.ctx.escalation is not None:
-            return
-        async with self.lock:
-            members = {c for c in members if self._registered(c)}
-            for member in members:
-                if member.instance is not None:
-                    member.restarts += 1
-            await self.start(members)
+        return delay
+
+    def _members(self, child: _Child, group: list[_Child]) -> set[_Child]:
+        """
+        The members of a restart group that start again; the others are gone for good.
+
+        As in Erlang/OTP (``supervisor.erl``: ``terminate_children/2``, then
+        ``start_children/2``), every member but a ``TEMPORARY`` one starts again,
+        a ``TRANSIENT`` child that had already returned included; a dynamic child
+        not ready yet still waits for its first start.
+        """
+        members = {
+            c
+            for c in group
+            if c is child
+            or c.pending
+            or c.instance is None  # never started: this is its first start
+            or c.restart is not Restart.TEMPORARY
+        }
+        for member in group:
+            if member not in members:
+                member.gone = True
+                if member.dynamic:
+                    self._drop(member)
+        return members
 
     async def _sleep(self, delay: float) -> None:
         """Wait *delay* seconds, or until the supervisor's stop begins."""
@@ -1179,6 +1405,9 @@ class _Run:
         self.stopping = True
         self.watch_scope.cancel()
         self._notify()
+        for child in self.children.values():
+            if child.retired and not child.gone:  # no longer restarting: stopped for good
+                self.ctx.child_changed(child.name)
         async with self.lock:  # a stop_child() in progress finishes first
             if self.reshaped:
                 waves = _waves(list(self.children.values()), stop=True)
@@ -1189,19 +1418,36 @@ class _Run:
                 if batch:
                     _log.debug("tree.wave_stopping", tree=self.ctx.path, wave=number, size=len(batch))
                     await stop_instances(batch, escalation)
-        ended = sorted((c for c in self.children.values() if c.instance is not None), key=_exit_key)
-        self.ctx.report_children([c.report() for c in ended])
+        ended = [(_exit_key(c), c.report()) for c in self.children.values() if c.instance is not None]
+        # Dynamic children that failed and were forgotten stay in the report, in exit order.
+        ended.extend(((False, order), report) for order, report in self.dropped)
+        ended.sort(key=lambda pair: pair[0])
+        self.ctx.report_children([report for _, report in ended])
 
     def failures(self) -> list[BaseException]:
-        """Return every child's errors if one failed (unhandled) to start or while running, else nothing."""
+        """
+        Return the errors to raise: none, unless the supervisor gave up or a child failed unhandled.
+
+        When it gave up, its :class:`GaveUpError` (which holds the errors of the
+        runs counted in the window) and the errors of every other child. When a
+        child failed to start or while running and nothing handled it, every
+        child's errors.
+        """
         started = [
             c.instance
             for c in self.children.values()
-            if c.instance is not None and not c.retired and c.instance not in self.handled
+            if c.instance is not None and not c.retired and not c.failure_handled()
         ]
+        if self.gave_up is not None:
+            error, last = self.gave_up
+            errors: list[BaseException] = [error]
+            for instance in started:
+                if instance is not last:
+                    errors.extend(instance.failures())
+            return errors
         if not any(stage != "stop" for i in started for stage, _ in i.errors):
             return []
-        errors: list[BaseException] = []
+        errors = []
         for instance in started:
             errors.extend(instance.failures())
         return errors

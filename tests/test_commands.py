@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -18,6 +19,9 @@ from childprocs import (  # noqa: F401 - no_leftover_children is an autouse fixt
 )
 
 from lifecycle import CommandResult, CommandTimeoutError, ConfigurationError, run_command
+
+# systemd's per-service variables, which describe this process and never a child.
+SERVICE_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc are checked on Linux")
 
@@ -56,6 +60,22 @@ class TestRunCommand:
         code = "import os; print(os.getcwd(), os.environ.get('ONLY'), 'PATH' in os.environ)"
         result = await run_command([PY, "-c", code], timeout=30, env={"ONLY": "1"}, cwd=str(tmp_path))
         assert result.stdout.decode().split() == [str(tmp_path), "1", "False"]
+
+    async def test_service_variables_are_not_inherited(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without *env*, the command does not see systemd's per-service variables; other variables it does."""
+        for name in SERVICE_VARIABLES:
+            monkeypatch.setenv(name, f"service-{name}")
+        monkeypatch.setenv("KEPT", "yes")
+        names = (*SERVICE_VARIABLES, "KEPT")
+        code = f"import os, json; print(json.dumps({{k: v for k, v in os.environ.items() if k in {names!r}}}))"
+        result = await run_command([PY, "-c", code], timeout=30)
+        assert json.loads(result.stdout) == {"KEPT": "yes"}
+
+    async def test_service_variables_given_in_env_are_passed(self) -> None:
+        """A service variable the caller puts in *env* reaches the command."""
+        code = "import os; print(os.environ.get('NOTIFY_SOCKET'), os.environ.get('LISTEN_FDS'))"
+        result = await run_command([PY, "-c", code], timeout=30, env={"NOTIFY_SOCKET": "mine", "LISTEN_FDS": "1"})
+        assert result.stdout.decode().split() == ["mine", "1"]
 
     async def test_check_raises_called_process_error(self) -> None:
         """With check=True a non-zero exit raises CalledProcessError with the output."""

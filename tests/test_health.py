@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import httpx
@@ -10,7 +11,7 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import HealthServer, Phase, Priority, ShutdownPolicy
-from supervisors import Intensity, Supervisor
+from supervisors import Backoff, Intensity, Restart, Supervisor
 
 
 def service_tree(health: HealthServer, rec: Recorder | None = None) -> Supervisor:
@@ -140,6 +141,118 @@ class TestProbes:
                 release.set()
                 await tree.wait()
         assert answers == [200, 503]
+
+
+class TestReadinessDuringRestarts:
+    """Issue 16: readiness tells the truth about supervision; a real client on 127.0.0.1 asks."""
+
+    async def test_not_ready_while_a_failed_component_waits_for_its_restart(self) -> None:
+        """/readyz is 503 during the backoff, naming the failure; /livez stays 200; /tree says restarting."""
+        health = HealthServer(port=0)
+        crash = anyio.Event()
+        sup = Supervisor(name="app", backoff=Backoff(initial=3600.0, maximum=3600.0, jitter=False))
+        sup.add(health, name="health", priority=Priority.CRITICAL)
+
+        @sup.component
+        async def db(ctx: lifecycle.Context) -> None:
+            ctx.ready("pool")
+            await crash.wait()
+            msg = "lost connection"
+            raise RuntimeError(msg)
+
+        sup.add(Recorder().service("api"), depends_on=("db",))
+        async with lifecycle.running(sup) as tree, httpx.AsyncClient() as client:
+            await tree.ready()
+            before = await client.get(url(health, "/readyz"))
+            crash.set()
+            await anyio.wait_all_tasks_blocked()  # db failed, api stopped with it, the restart waits
+            ready = await client.get(url(health, "/readyz"))
+            live = await client.get(url(health, "/livez"))
+            described = json.loads((await client.get(url(health, "/tree"))).text)
+            report = await tree.shutdown()
+        assert before.status_code == 200
+        assert ready.status_code == 503
+        assert ready.text.startswith(
+            "not ready: app/db restarting after RuntimeError: lost connection (next attempt in 3.6e+03 s)"
+        )
+        assert ready.text.endswith("; app/api restarting (next attempt in 3.6e+03 s)\n")
+        assert (live.status_code, live.text) == (200, "ok\n")
+        assert described["ready"] is False
+        by_path = {c["path"]: c for c in described["components"]}
+        entry = by_path["app/db"]
+        assert (entry["state"], entry["ready"]) == ("restarting", False)
+        assert entry["error"] == {"type": "RuntimeError", "message": "lost connection"}
+        assert 3599 < entry["next_attempt_in"] <= 3600
+        assert datetime.fromisoformat(entry["next_attempt_at"]) > datetime.now(UTC) + timedelta(seconds=3500)
+        assert (by_path["app/api"]["state"], by_path["app/api"]["error"]) == ("restarting", None)
+        assert by_path["app/health"]["next_attempt_in"] is None
+        assert report.ok  # the stop came during the backoff: a handled failure
+
+    async def test_ready_again_only_when_the_restarted_dependents_are(self) -> None:
+        """After the replacement is up, /readyz waits for the dependents restarted with it, then says 200."""
+        health = HealthServer(port=0)
+        crash = anyio.Event()
+        api_gate = anyio.Event()
+        runs: dict[str, int] = {}
+        sup = Supervisor(name="app", backoff=Backoff(initial=0.0, maximum=0.0, jitter=False))
+        sup.add(health, name="health", priority=Priority.CRITICAL)
+
+        @sup.component
+        async def db(ctx: lifecycle.Context) -> None:
+            runs["db"] = runs.get("db", 0) + 1
+            ctx.ready(runs["db"])
+            if runs["db"] == 1:
+                await crash.wait()
+                msg = "lost connection"
+                raise RuntimeError(msg)
+            await anyio.sleep_forever()
+
+        @sup.component
+        async def api(ctx: lifecycle.Context, db: int) -> None:
+            if db == 2:  # the api restarted with the new db takes its time to start
+                await api_gate.wait()
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        async with lifecycle.running(sup) as tree, httpx.AsyncClient() as client:
+            await tree.ready()
+            crash.set()
+            await anyio.wait_all_tasks_blocked()
+            during = await client.get(url(health, "/readyz"))
+            states = {
+                c["path"]: c["state"] for c in json.loads((await client.get(url(health, "/tree"))).text)["components"]
+            }
+            api_gate.set()
+            await anyio.wait_all_tasks_blocked()
+            after = await client.get(url(health, "/readyz"))
+            report = await tree.shutdown()
+        assert (during.status_code, during.text) == (503, "not ready: app/api starting\n")
+        assert (states["app/db"], states["app/api"]) == ("running", "starting")
+        assert (after.status_code, after.text) == (200, "ready\n")
+        assert (report["db"].restarts, report["api"].restarts) == (1, 1)
+        assert report.ok
+
+    async def test_a_component_that_ended_for_good_does_not_hold_readiness(self) -> None:
+        """A TEMPORARY child that failed is listed as failed in /tree, and the tree is still ready."""
+        health = HealthServer(port=0)
+        sup = Supervisor(name="app")
+        sup.add(health, name="health", priority=Priority.CRITICAL)
+
+        @sup.component(restart=Restart.TEMPORARY)
+        async def probe(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            msg = "probe died"
+            raise RuntimeError(msg)
+
+        async with lifecycle.running(sup) as tree, httpx.AsyncClient() as client:
+            await tree.ready()
+            await anyio.wait_all_tasks_blocked()
+            ready = await client.get(url(health, "/readyz"))
+            described = json.loads((await client.get(url(health, "/tree"))).text)
+            await tree.shutdown()
+        assert (ready.status_code, ready.text) == (200, "ready\n")
+        (entry,) = [c for c in described["components"] if c["path"] == "app/probe"]
+        assert (entry["state"], entry["error"]) == ("failed", {"type": "RuntimeError", "message": "probe died"})
 
 
 class TestHTTP:

@@ -426,10 +426,13 @@ class TestReadiness:
         assert order == ["process.status", "process.status", "process.ready"]
 
     async def test_own_notify_socket_is_not_inherited(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Without ReadyOnNotify, the child does not see this process's NOTIFY_SOCKET; env= is passed as is."""
-        monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+        """Without ReadyOnNotify, the child sees none of systemd's per-service variables; env= is passed as is."""
+        for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
+            monkeypatch.setenv(name, "1")
         code = """
             import os, time
+            names = ("WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+            assert not any(name in os.environ for name in names), os.environ
             print(os.environ.get("NOTIFY_SOCKET"), os.environ.get("EXTRA"), flush=True)
             print("ready", flush=True)
             time.sleep(60)

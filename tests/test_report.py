@@ -211,6 +211,7 @@ class TestToDict:
             "phase_ends": None,
             "earlier_errors": [],
             "cut_off": False,
+            "handled": False,
         }
 
     def test_task_errors_are_listed(self) -> None:

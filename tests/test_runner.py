@@ -4,6 +4,8 @@ import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import pytest
 import structlog
 from helpers import run_logged
@@ -11,7 +13,9 @@ from helpers import run_logged
 import lifecycle
 from lifecycle import ExitCode, StopReason
 from lifecycle._host._logging_setup import configure_logging
-from supervisors import Supervisor
+from supervisors import Backoff, Intensity, Restart, Supervisor
+
+NO_DELAY = Backoff(initial=0.0, maximum=0.0, jitter=False)
 
 
 @pytest.fixture(autouse=True)
@@ -129,6 +133,82 @@ class TestLogging:
             configure_logging()
 
 
+class TestSupervisionOutcome:
+    """Issue 16: the exit code says how the tree ended, not whether supervision had work to do."""
+
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_a_root_that_gives_up_exits_one(self, backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """A root whose PERMANENT child returns more often than its intensity allows fails: exit 1."""
+        sup = Supervisor("svc", intensity=Intensity(max_restarts=2, within=3600), backoff=NO_DELAY)
+
+        @sup.component
+        async def child(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            await anyio.lowlevel.checkpoint()
+
+        with pytest.raises(SystemExit) as info:
+            lifecycle.run(sup, backend=backend)  # type: ignore[arg-type]
+        assert info.value.code == ExitCode.FAILURE
+        err = capsys.readouterr().err
+        assert "run: ExceptionGroup: supervisor 'svc' gave up (1 sub-exception)" in err
+        assert "supervisor 'svc' gave up after 'svc/child' returned: more than 2 restarts within 3600 s" in err
+
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_a_handled_failure_exits_zero(self, backend: str) -> None:
+        """A TEMPORARY child's failure is in the report, but a clean stop still returns it (exit 0)."""
+        sup = Supervisor("svc")
+
+        @sup.component(restart=Restart.TEMPORARY)
+        async def probe(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            raise RuntimeError("probe died")
+
+        @sup.component(main=True)
+        async def job(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            await anyio.wait_all_tasks_blocked()  # the probe has failed and been handled
+
+        report = lifecycle.run(sup, backend=backend)  # type: ignore[arg-type]
+        assert report.ok
+        assert (report["probe"].handled, str(report["probe"].error)) == (True, "probe died")
+
+
+CTRL_C_AFTER_HANDLED_FAILURE = """
+import os, signal, sys
+import anyio, lifecycle
+from supervisors import Restart, Supervisor
+
+tree = Supervisor("svc")
+
+@tree.component(restart=Restart.TEMPORARY)
+async def probe(ctx: lifecycle.Context) -> None:
+    ctx.ready()
+    raise RuntimeError("probe died")
+
+@tree.component
+async def api(ctx: lifecycle.Context) -> None:
+    ctx.ready()
+    await anyio.wait_all_tasks_blocked()
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
+    await anyio.sleep_forever()
+
+report = lifecycle.run(tree, backend=sys.argv[1])
+print(report.reason.value, report.ok, report["probe"].outcome.value, report["probe"].handled)
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_ctrl_c_after_a_handled_failure_exits_zero(tmp_path: Path, backend: str) -> None:
+    """Issue 16: a clean Ctrl-C after a TEMPORARY child failed exits 0; the failure is in the log and the report."""
+    script = tmp_path / "handled.py"
+    script.write_text(CTRL_C_AFTER_HANDLED_FAILURE)
+    proc, events = run_logged(script, backend)
+    assert proc.returncode == ExitCode.OK, proc.stderr
+    assert proc.stdout.split() == ["signal", "True", "failed", "True"]
+    (failed,) = [e for e in events if e["event"] == "component.failed"]
+    assert failed["component"] == "svc/probe"
+
+
 def test_infinite_budgets_disable_the_hard_exit() -> None:
     """With math.inf budgets, a signal-free stop still completes and the watchdog never fires."""
     report = lifecycle.run(
@@ -141,7 +221,9 @@ def test_infinite_budgets_disable_the_hard_exit() -> None:
 BLOCKING = """
 import sys, time
 import anyio, lifecycle
-from supervisors import Supervisor
+from supervisors import Backoff, Intensity, Restart, Supervisor
+
+NO_DELAY = Backoff(initial=0.0, maximum=0.0, jitter=False)
 
 tree = Supervisor("svc")
 

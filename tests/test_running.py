@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import ComponentError, Outcome, State, StopReason
-from supervisors import Supervisor
+from supervisors import GaveUpError, Supervisor
 
 
 def tree_of(rec: Recorder, *names: str) -> Supervisor:
@@ -102,7 +102,9 @@ class TestHandle:
             async with lifecycle.running(sup2) as tree:
                 await tree.ready()
                 await anyio.sleep_forever()
-        assert [type(e) for e in info.value.exceptions] == [ComponentError]
+        # flaky crashed more often than the intensity allows: its supervisor gave up.
+        assert [type(e) for e in info.value.exceptions] == [GaveUpError]
+        assert all(isinstance(e, ComponentError) for e in info.value.exceptions)
 
     async def test_host_cancellation_stops_the_tree_in_order(self) -> None:
         """Cancelling the code around running() stops the tree in order, then the cancellation propagates."""

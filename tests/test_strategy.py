@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from lifecycle import ConfigurationError, Context
-from supervisors import Backoff, Intensity, Restart, Strategy, Supervisor
+from supervisors import AutoShutdown, Backoff, Intensity, Restart, Strategy, Supervisor
 
 BAD_NUMBERS: list[object] = [-1, -0.5, math.nan, -math.inf, "1", None, True, False]
 
@@ -56,6 +56,30 @@ class TestRestart:
         sup = Supervisor()
         with pytest.raises(ConfigurationError, match=r"`restart` of component 'a'"):
             sup.add(idle, name="a", restart=value)  # type: ignore[arg-type]
+
+
+class TestAutoShutdown:
+    def test_members_keep_otp_names(self) -> None:
+        """The choices are OTP's never, any_significant and all_significant."""
+        assert [a.value for a in AutoShutdown] == ["never", "any_significant", "all_significant"]
+
+    def test_supervisor_defaults_to_any_significant(self) -> None:
+        """A supervisor without `auto_shutdown` stops when any `main` child returns."""
+        assert Supervisor().auto_shutdown is AutoShutdown.ANY_SIGNIFICANT
+
+    @pytest.mark.parametrize("value", ["never", None, True])
+    def test_supervisor_rejects_a_non_auto_shutdown(self, value: object) -> None:
+        """An auto_shutdown that is not an AutoShutdown member is a ConfigurationError naming it."""
+        with pytest.raises(ConfigurationError, match=r"`auto_shutdown` of supervisor 'root' must be a supervisors"):
+            Supervisor(auto_shutdown=value)  # type: ignore[arg-type]
+
+    def test_never_refuses_main_children(self) -> None:
+        """With NEVER, a `main=True` child is a ConfigurationError at once (OTP's bad_combination)."""
+        sup = Supervisor(auto_shutdown=AutoShutdown.NEVER)
+        sup.add(idle, name="a")
+        with pytest.raises(ConfigurationError, match=r"`auto_shutdown=AutoShutdown.NEVER`, so its child 'b'"):
+            sup.add(idle, name="b", main=True)
+        assert [c.name for c in sup.children] == ["a"]
 
 
 class TestIntensity:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 from collections.abc import AsyncIterator, Callable
 
 import anyio
@@ -11,7 +12,7 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import ComponentError, Outcome
-from supervisors import Backoff, Intensity, Restart, Strategy, Supervisor
+from supervisors import Backoff, GaveUpError, Intensity, Restart, Strategy, Supervisor
 
 pytestmark = pytest.mark.virtual_time
 
@@ -189,12 +190,81 @@ class TestIntensity:
                 await tree.ready()
                 await anyio.sleep_forever()
         (error,) = info.value.exceptions
+        assert isinstance(error, GaveUpError)
         assert isinstance(error, ComponentError)
-        assert str(error.__cause__) == "flaky crash #3"
+        assert (error.supervisor, error.path, error.child) == ("root", "root", "root/flaky")
+        assert error.reason == "more than 2 restarts within 10 s"
+        assert [str(e.__cause__) for e in error.errors] == ["flaky crash #1", "flaky crash #2", "flaky crash #3"]
+        assert error.__cause__ is error.errors[-1]
         assert log.generation == {"db": 1, "flaky": 3}
         assert log.seq("stop")[-1] == "stop:db"
         (gave_up,) = [e for e in logs if e["event"] == "supervisor.giving_up"]
         assert gave_up["reason"] == "more than 2 restarts within 10 s"
+
+    async def test_a_crash_loop_of_normal_exits_gives_up_and_fails(self) -> None:
+        """Issue 16: a PERMANENT child that returns over and over exhausts the intensity, and the root fails."""
+        sup = Supervisor(intensity=Intensity(max_restarts=2, within=3600), backoff=NO_DELAY)
+        runs: list[float] = []
+
+        @sup.component
+        async def child(ctx: lifecycle.Context) -> None:
+            runs.append(anyio.current_time())
+            ctx.ready()
+            await anyio.sleep(0.05)
+
+        with pytest.RaisesGroup(GaveUpError) as info, capture_logs() as logs:
+            async with lifecycle.running(sup) as tree:
+                await tree.wait()
+        (error,) = info.value.exceptions
+        assert isinstance(error, GaveUpError)
+        assert (error.supervisor, error.child, error.errors, error.failed) == ("root", "root/child", (), False)
+        assert error.__cause__ is None
+        assert str(error) == (
+            "supervisor 'root' gave up after 'root/child' returned: more than 2 restarts within 3600 s"
+        )
+        assert len(runs) == 3
+        (gave_up,) = [e for e in logs if e["event"] == "supervisor.giving_up"]
+        assert gave_up["ended"] == "returned"
+        assert tree.report is not None
+        assert not tree.report.ok
+        assert tree.report.reason is lifecycle.StopReason.FAILURE
+
+    def test_gave_up_error_pickles(self) -> None:
+        """A GaveUpError survives pickling with its attributes (to hand it to another process)."""
+        cause = ComponentError("root/db", "run", RuntimeError("lost"))
+        error = GaveUpError("root", "root/db", "more than 0 restarts within 5 s", (cause,), failed=True)
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
+        assert (copy.supervisor, copy.child, copy.reason, copy.failed) == ("root", "root/db", error.reason, True)
+        assert str(copy) == str(error)
+        assert str(copy) == (
+            "supervisor 'root' gave up after 'root/db' failed: more than 0 restarts within 5 s; "
+            "last error: component 'root/db' failed: RuntimeError: lost"
+        )
+
+    async def test_a_nested_supervisor_that_gives_up_on_normal_exits_is_restarted(self) -> None:
+        """A nested supervisor giving up after normal exits is a failed child: its parent restarts it."""
+        inner = Supervisor("inner", intensity=Intensity(max_restarts=0), backoff=NO_DELAY)
+        runs: list[int] = []
+
+        @inner.component
+        async def job(ctx: lifecycle.Context) -> None:
+            runs.append(1)
+            ctx.ready()
+            if len(runs) == 1:
+                return
+            await anyio.sleep_forever()
+
+        root = Supervisor(backoff=NO_DELAY)
+        root.add(inner)
+        report = await run_for(root, 5)
+        assert len(runs) == 2
+        assert report["inner"].restarts == 1
+        (earlier,) = report["inner"].earlier_errors
+        assert isinstance(earlier, ExceptionGroup)
+        (gave_up,) = earlier.exceptions
+        assert isinstance(gave_up, GaveUpError)
+        assert gave_up.child == "root/inner/job"
+        assert report.ok
 
     async def test_restarts_spread_wider_than_the_window_go_on(self) -> None:
         """Crashes further apart than the window never exceed the intensity."""
@@ -215,6 +285,53 @@ class TestIntensity:
         report = await run_for(root, 5)
         assert log.generation == {"job": 2}
         assert report["inner"].restarts == 1
+
+
+class TestHandledFailures:
+    async def test_a_temporary_childs_failure_leaves_the_stop_clean(self) -> None:
+        """Issue 16: a TEMPORARY child's failure stays in the report with its error, and the stop is still ok."""
+        log = Log()
+        sup = Supervisor(backoff=NO_DELAY)
+        sup.add(log.resource("probe", {1: 1.0}), restart=Restart.TEMPORARY)
+        sup.add(log.resource("api"))
+        with capture_logs() as logs:
+            report = await run_for(sup, 5)
+        probe = report["probe"]
+        assert (probe.outcome, probe.handled, str(probe.error)) == (Outcome.FAILED, True, "probe crash #1")
+        assert report.failures == ()
+        assert report.ok
+        assert "run (handled): RuntimeError: probe crash #1" in str(report)
+        assert report.to_dict()["components"][0]["handled"] is True  # type: ignore[index]
+        assert any(e["event"] == "component.failed" for e in logs)
+
+    async def test_a_stop_during_the_backoff_is_clean(self) -> None:
+        """A failed run whose restart was still waiting when the tree stopped is a handled failure."""
+        log = Log()
+        sup = Supervisor(backoff=Backoff(initial=60.0, maximum=60.0, jitter=False))
+        sup.add(log.resource("worker", {1: 1.0}))
+        report = await run_for(sup, 2)
+        assert (report["worker"].outcome, report["worker"].handled) == (Outcome.FAILED, True)
+        assert report.ok
+
+    async def test_a_dynamic_temporary_childs_failure_stays_in_the_report(self) -> None:
+        """A dynamic TEMPORARY child that failed is forgotten, but its report and error stay."""
+        sup = Supervisor(backoff=NO_DELAY)
+
+        async def probe(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            await anyio.sleep(1)
+            msg = "probe lost"
+            raise RuntimeError(msg)
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+            await sup.start_child(probe, restart=Restart.TEMPORARY)
+            await anyio.sleep(2)
+            with pytest.raises(KeyError):
+                await sup.stop_child("probe")  # forgotten: its name is free
+            report = await tree.shutdown()
+        assert (report["probe"].handled, str(report["probe"].error)) == (True, "probe lost")
+        assert report.ok
 
 
 class TestBackoff:
@@ -300,6 +417,40 @@ class TestFirstStart:
         assert report.ok
 
 
+class TestRestartWaves:
+    async def test_a_member_that_fails_to_start_does_not_stall_the_wave(self) -> None:
+        """In a restart wave, one member failing to start while another becomes ready later is still handled."""
+        runs: dict[str, int] = {}
+        sup = Supervisor(strategy=Strategy.ONE_FOR_ALL, backoff=NO_DELAY, intensity=Intensity(max_restarts=1))
+
+        @sup.component
+        async def slow(ctx: lifecycle.Context) -> None:
+            runs["slow"] = runs.get("slow", 0) + 1
+            await anyio.sleep(0.5)  # ready after the other member's start failed
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        @sup.component
+        async def flaky(ctx: lifecycle.Context) -> None:
+            runs["flaky"] = runs.get("flaky", 0) + 1
+            if runs["flaky"] > 1:
+                msg = "cannot start again"
+                raise RuntimeError(msg)
+            ctx.ready()
+            await anyio.sleep(1)
+            msg = "crashed"
+            raise RuntimeError(msg)
+
+        with anyio.fail_after(60), pytest.RaisesGroup(GaveUpError) as info:
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+                await anyio.sleep_forever()
+        (error,) = info.value.exceptions
+        assert isinstance(error, GaveUpError)
+        assert [str(e.__cause__) for e in error.errors] == ["crashed", "cannot start again"]
+        assert runs == {"slow": 2, "flaky": 2}
+
+
 class TestChildrenThatEndForGood:
     async def test_dependents_of_a_temporary_child_stop_before_its_teardown(self) -> None:
         """A TEMPORARY resource that fails: its dependents stop first, for good, then it tears down."""
@@ -350,6 +501,24 @@ class TestEarlierErrors:
         assert report["worker"].to_dict()["earlier_errors"] == [
             {"type": "RuntimeError", "message": f"worker crash #{n}", "raised": "RuntimeError"} for n in (1, 2)
         ]
+
+    @pytest.mark.parametrize("strategy", [Strategy.ONE_FOR_ALL, Strategy.REST_FOR_ONE])
+    async def test_a_transient_child_that_returned_restarts_with_its_group(self, strategy: Strategy) -> None:
+        """Issue 16: as in OTP, a group restart starts a TRANSIENT child that had already returned again."""
+        sup = Supervisor(strategy=strategy, backoff=NO_DELAY)
+        log = Log()
+        runs: list[float] = []
+        sup.add(log.resource("worker", {1: 2.0}))
+
+        @sup.component(restart=Restart.TRANSIENT)  # registered after: in the "rest" of REST_FOR_ONE
+        async def setup(ctx: lifecycle.Context) -> None:
+            runs.append(anyio.current_time())
+            ctx.ready()
+
+        report = await run_for(sup, 5)
+        assert runs == [0.0, 2.0]
+        assert (report["setup"].outcome, report["setup"].restarts) == (Outcome.FINISHED, 1)
+        assert log.generation == {"worker": 2}
 
     async def test_a_temporary_child_stopped_by_a_restart_stays_in_the_report(self) -> None:
         """ONE_FOR_ALL stops a TEMPORARY sibling for good; it is still reported."""

@@ -9,7 +9,7 @@ from helpers import Recorder
 import lifecycle
 import supervisors._supervisor as impl
 from lifecycle import ComponentError, Outcome, Priority, StopReason, UsageError
-from supervisors import Intensity, Restart, Supervisor
+from supervisors import GaveUpError, Intensity, Restart, Supervisor
 
 
 def only_component_errors(group: BaseException) -> list[ComponentError]:
@@ -295,7 +295,7 @@ class TestStartFailure:
 
 class TestRuntime:
     async def test_runtime_failure_stops_the_tree_in_order_and_is_raised(self) -> None:
-        """A failure no restart handles stops everything in order; the error names it with stage 'run'."""
+        """A failure no restart handles (intensity 0) stops everything in order; the error names it, stage 'run'."""
         rec = Recorder()
         sup = Supervisor(intensity=Intensity(max_restarts=0))
         sup.add(rec.resource("db"))
@@ -319,7 +319,11 @@ class TestRuntime:
                     body_cancelled = True
                     raise
         (error,) = only_component_errors(info.value)
-        assert (error.path, error.stage) == ("root/worker", "run")
+        assert isinstance(error, GaveUpError)
+        assert (error.path, error.child) == ("root", "root/worker")
+        (cause,) = error.errors
+        assert isinstance(cause, ComponentError)
+        assert (cause.path, cause.stage) == ("root/worker", "run")
         assert body_cancelled
         assert rec.names("stop") == ["api", "db"]
 

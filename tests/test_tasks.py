@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import ComponentError, Outcome, StoppedError, TaskHandle, UsageError
-from supervisors import Supervisor
+from supervisors import GaveUpError, Supervisor
 
 
 async def forever() -> None:
@@ -57,7 +57,10 @@ class TestSpawn:
             async with lifecycle.running(sup) as tree:
                 await tree.ready()
                 await anyio.sleep_forever()
-        (error,) = info.value.exceptions
+        # The component crashed on every restart, so its supervisor gave up: the last crash is the cause.
+        (gave_up,) = info.value.exceptions
+        assert isinstance(gave_up, GaveUpError)
+        error = gave_up.__cause__
         assert isinstance(error, ComponentError)
         assert error.path == "root/api"
         assert isinstance(error.__cause__, ConnectionResetError)

@@ -82,7 +82,7 @@ class TestOpenTree:
         assert tree.report["probe"].outcome is Outcome.FAILED
 
     async def test_check_false_leaves_the_report_to_the_test(self) -> None:
-        """With check=False an unclean stop is only reported."""
+        """With check=False a failed component is only reported."""
         sup = Supervisor("root")
 
         go = anyio.Event()
@@ -97,7 +97,8 @@ class TestOpenTree:
             go.set()
             await anyio.wait_all_tasks_blocked()
         assert tree.report is not None
-        assert not tree.report.ok
+        assert tree.report["probe"].outcome is Outcome.FAILED
+        assert tree.report["probe"].handled
 
 
 class TestInjectFault:

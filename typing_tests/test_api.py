@@ -10,8 +10,20 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, assert_type
 
 import lifecycle
-from lifecycle import ComponentReport, Context, Priority, RunningTree, ShieldedScope, ShutdownReport, State, TaskHandle
-from supervisors import Graph, Restart, Supervisor
+from lifecycle import (
+    ComponentError,
+    ComponentReport,
+    ComponentStatus,
+    Context,
+    Priority,
+    RunningTree,
+    ShieldedScope,
+    ShutdownReport,
+    State,
+    Subscription,
+    TaskHandle,
+)
+from supervisors import AutoShutdown, GaveUpError, Graph, Restart, Supervisor
 
 sup = Supervisor("root")
 
@@ -91,3 +103,31 @@ async def main() -> None:
         assert_type(report["db"], ComponentReport)
     async with lifecycle.shielded() as scope:
         assert_type(scope, ShieldedScope)
+
+
+# -- observing a running tree and supervision's errors ----------------------------------
+
+
+async def observe(handle: RunningTree) -> None:
+    statuses = handle.components()
+    assert_type(statuses, tuple[ComponentStatus, ...])
+    assert_type(statuses[0].next_attempt, float | None)
+    assert_type(statuses[0].error, BaseException | None)
+    subscription = handle.subscribe_components(print)
+    assert_type(subscription, Subscription)
+    with handle.subscribe_components(repr) as same:
+        assert_type(same, Subscription)
+    handle.subscribe_components(lambda status: status.path)  # whatever it returns is ignored
+    handle.subscribe_components(lambda: None)  # type: ignore[arg-type, misc]
+    subscription.cancel()
+
+
+def gave_up(error: GaveUpError) -> None:
+    assert_type(error.child, str)
+    assert_type(error.errors, tuple[BaseException, ...])
+    as_component_error: ComponentError = error  # a GaveUpError is a ComponentError
+    del as_component_error
+
+
+Supervisor("root", auto_shutdown=AutoShutdown.ALL_SIGNIFICANT)
+Supervisor("root", auto_shutdown="never")  # type: ignore[arg-type]

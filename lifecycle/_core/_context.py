@@ -10,11 +10,13 @@ import structlog
 
 from ._escalation import Escalation
 from ._policy import Phase, ShutdownPolicy
+from ._report_error import report_error
 from ._scope import ShieldedScope
 from ._tasks import TaskHandle
 
 if TYPE_CHECKING:
     from ._instance import ComponentInstance
+    from ._observe import ChildStatuses
     from ._report import ComponentReport
 
 __all__ = ["Context"]
@@ -34,7 +36,7 @@ class Context:
         path: Its path in the tree (``root/api``).
     """
 
-    __slots__ = ("_instance", "_log", "_stopping", "name", "path")
+    __slots__ = ("_children", "_instance", "_log", "_stopping", "name", "path")
 
     def __init__(self, instance: ComponentInstance) -> None:
         self._instance = instance
@@ -42,6 +44,8 @@ class Context:
         self.path = instance.path
         self._stopping: anyio.Event | None = None
         self._log: structlog.typing.FilteringBoundLogger | None = None
+        # What this component publishes about its children (a supervisor); see _observe.
+        self._children: ChildStatuses | None = None
 
     def ready(self, value: object = None) -> None:
         """
@@ -168,6 +172,42 @@ class Context:
         tree's :class:`ShutdownReport`.
         """
         self._instance._children_reports += tuple(reports)
+
+    def publish_children(self, children: ChildStatuses) -> None:
+        """
+        Show this component's children to the observers of the tree (low-level).
+
+        A supervisor calls it once it runs. :meth:`RunningTree.components()
+        <lifecycle.RunningTree.components>` then lists what *children* says
+        about them, in its order, with each live child's own children below it,
+        and :meth:`child_changed` can announce their changes. Without it, only
+        the live runs this component owns are listed. Not a checkpoint.
+
+        .. versionadded:: 0.1.0
+        """
+        self._children = children
+
+    def child_changed(self, name: str) -> None:
+        """
+        Tell the tree's subscribers that the status of child *name* changed (low-level).
+
+        The status is taken from what :meth:`publish_children` was given, at
+        once, and passed to every subscriber of :meth:`RunningTree.subscribe_components()
+        <lifecycle.RunningTree.subscribe_components>`. Cheap when nobody
+        subscribed: nothing is computed. Not a checkpoint; never raises.
+
+        .. versionadded:: 0.1.0
+        """
+        observers = self._instance._observers
+        if self._children is None or observers is None or not observers.subscriptions:
+            return
+        try:
+            status = self._children.status(name)
+        except Exception as exc:  # noqa: BLE001 - observing must never break the supervisor
+            report_error("tree.status_failed", exc, component=self.path, child=name)
+            return
+        if status is not None:
+            observers.emit(status)
 
     def __repr__(self) -> str:
         return f"<Context {self.path!r} state={self._instance.state.value}>"

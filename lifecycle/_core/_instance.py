@@ -317,8 +317,6 @@ class ComponentInstance:
         # The coroutine is kept for stack(); it is cheaper than get_current_task().
         coro = self._coro = run_component(self)
         task_group.start_soon(lambda: coro, name=f"lifecycle:{self.path}")
-        if self._observers is not None:
-            self._observers.changed(self)
 
     def begin_stop(self, escalation: Escalation) -> None:
         """

@@ -9,6 +9,15 @@ of component changes that every instance of a tree shares, so a change is
 published where it happens, at the cost of one attribute test when nobody
 subscribed.
 
+A live component's status comes from its run (its
+:class:`~lifecycle.lowlevel.ComponentInstance`), which publishes its own
+changes. A supervisor knows more about its children than their runs do (which
+ones wait for a restart, which ended for good): it publishes them with
+:meth:`Context.publish_children() <lifecycle.Context.publish_children>`
+(a :class:`~lifecycle.abc.ChildStatuses`) and announces their changes with
+:meth:`Context.child_changed() <lifecycle.Context.child_changed>`; the runs of
+its children then leave their changes to it.
+
 Subscribers are called in the event loop's thread, synchronously, inside the
 code that made the change. An exception a subscriber raises is logged
 (``tree.subscriber_failed``) and never reaches that code: observing must not
@@ -17,8 +26,8 @@ break the tree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar, final
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, final, runtime_checkable
 
 import attrs
 import structlog
@@ -32,14 +41,22 @@ if TYPE_CHECKING:
 
     from ._instance import ComponentInstance
 
-__all__ = ["ComponentObservers", "ComponentStatus", "Subscription", "Topic", "collect_statuses", "status_of"]
+__all__ = [
+    "ChildStatuses",
+    "ComponentObservers",
+    "ComponentStatus",
+    "Subscription",
+    "Topic",
+    "collect_statuses",
+    "status_of",
+]
 
 T = TypeVar("T")
 
 _log = structlog.get_logger("lifecycle")
 
 # States in which a component holds readiness back: it is on its way up or down.
-_TRANSITIONS = frozenset({State.STARTING, State.STOPPING})
+_TRANSITIONS = frozenset({State.STARTING, State.STOPPING, State.RESTARTING})
 
 
 @final
@@ -53,21 +70,26 @@ class ComponentStatus:
 
         name: Its name (the last part of the path).
 
-        state: ``STARTING`` (not ready yet), ``RUNNING``, ``STOPPING``, or,
-            once its task has ended, ``STOPPED`` or ``FAILED``.
+        state: ``STARTING`` (not ready yet, or waiting for its dependencies),
+            ``RUNNING``, ``STOPPING``, ``RESTARTING`` (its run ended or is
+            being stopped, and its supervisor starts it again), or, once it has
+            ended for good, ``STOPPED`` or ``FAILED``.
 
-        ready: Whether it called ``ctx.ready()`` (or yielded).
+        ready: Whether its current run called ``ctx.ready()`` (or yielded).
 
-        restarts: How many times it was restarted before this run.
+        restarts: How many times it was restarted.
 
         priority: Its effective priority.
 
         depends_on: The names of the components it depends on, sorted.
 
-        error: The last error it raised, if any.
+        error: The last error of its current run; while it is ``RESTARTING``,
+            the error of the run that ended (``None`` if it returned).
 
-        next_attempt: When its next start is due, on the loop clock, while a
-            supervisor waits to restart it; otherwise ``None``.
+        next_attempt: While it is ``RESTARTING``, when its next start is due,
+            on the loop clock (:func:`anyio.current_time`); ``None`` while its
+            group is still being stopped, while it waits for its
+            dependencies, and in every other state.
 
     .. versionadded:: 0.1.0
     """
@@ -89,18 +111,39 @@ class ComponentStatus:
 
     @property
     def ended(self) -> bool:
-        """``True`` once it has ended for good (``STOPPED`` or ``FAILED``)."""
+        """``True`` once it has ended for good (``STOPPED`` or ``FAILED``): nothing starts it again."""
         return self.state is State.STOPPED or self.state is State.FAILED
 
     @property
     def settling(self) -> bool:
         """
-        ``True`` while it is on its way up or down: starting, or running but not ready, or stopping.
+        ``True`` while it is on its way up or down: starting, stopping or restarting.
 
         A tree whose components are all up or ended is ready; one that has a
         settling component is not (see :class:`~lifecycle.HealthServer`).
         """
         return self.state in _TRANSITIONS or (self.state is State.RUNNING and not self.ready)
+
+
+@runtime_checkable
+class ChildStatuses(Protocol):
+    """
+    What a supervisor publishes about its children, with :meth:`lifecycle.Context.publish_children`.
+
+    It knows what the runs of its children do not: which ones wait for a
+    restart, and which ones ended for good. Both methods are called in the
+    event loop's thread, must be cheap, and must not raise.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def statuses(self) -> Iterable[ComponentStatus]:
+        """Return the status of every child, in registration order."""
+        ...
+
+    def status(self, name: str) -> ComponentStatus | None:
+        """Return the status of the child *name*, or ``None`` if there is no such child."""
+        ...
 
 
 class _Registry:
@@ -249,9 +292,13 @@ class ComponentObservers(_Registry):
             self._last.clear()
 
     def changed(self, instance: ComponentInstance) -> None:
-        """Publish *instance*'s status, if anybody subscribed."""
-        if self.subscriptions:
-            self.emit(status_of(instance))
+        """Publish *instance*'s status, if anybody subscribed and its owner does not publish its children."""
+        if not self.subscriptions:
+            return
+        parent = instance.parent
+        if parent is not None and parent._ctx is not None and parent._ctx._children is not None:
+            return  # its supervisor says what this run's end means (a restart, an end for good)
+        self.emit(status_of(instance))
 
     def emit(self, status: ComponentStatus) -> None:
         """Call every subscriber with *status*, unless it is the one last reported for its path."""
@@ -270,7 +317,15 @@ class ComponentObservers(_Registry):
 
 
 def status_of(instance: ComponentInstance) -> ComponentStatus:
-    """Return the status of the run *instance* as it is now."""
+    """
+    Return the status of the run *instance* as it is now (low-level).
+
+    Its state is the run's own (never ``RESTARTING``: only its supervisor
+    knows that a run that ended will be replaced; it may return this status
+    changed with :func:`attrs.evolve`).
+
+    .. versionadded:: 0.1.0
+    """
     spec = instance.spec
     errors = instance.errors
     return ComponentStatus(
@@ -286,5 +341,24 @@ def status_of(instance: ComponentInstance) -> ComponentStatus:
 
 
 def collect_statuses(root: ComponentInstance) -> tuple[ComponentStatus, ...]:
-    """The status of *root* and of every live instance below it, depth first, each before its children."""
-    return tuple(status_of(instance) for instance in root.walk_live())
+    """The status of *root* and of everything below it, depth first, each component before its children."""
+    found = [status_of(root)]
+    _collect_children(root, found)
+    return tuple(found)
+
+
+def _collect_children(instance: ComponentInstance, found: list[ComponentStatus]) -> None:
+    context = instance._ctx  # never made here: most components have no Context of their own
+    published = None if context is None else context._children
+    live = instance.live_children()
+    if published is None:
+        for child in live:
+            found.append(status_of(child))
+            _collect_children(child, found)
+        return
+    by_path = {child.path: child for child in live}
+    for status in published.statuses():
+        found.append(status)
+        running = by_path.get(status.path)
+        if running is not None:
+            _collect_children(running, found)

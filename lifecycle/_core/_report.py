@@ -94,6 +94,12 @@ class ComponentReport:
             block in its tasks) was still running when its phase ended, by
             deadline or by escalation. A scope's own *timeout* and
             :meth:`~lifecycle.ShieldedScope.cancel` do not count.
+
+        handled: Whether its failure was handled by supervision: a
+            ``TEMPORARY`` child that failed and was not restarted, by design,
+            or a failed run whose restart was still waiting when the tree
+            stopped. Its outcome stays ``FAILED`` and its error is kept, but it
+            does not make the stop fail (:attr:`ShutdownReport.failures`).
     """
 
     name: str
@@ -113,6 +119,7 @@ class ComponentReport:
     phase_ends: tuple[float, float, float] | None = None
     earlier_errors: tuple[BaseException, ...] = ()
     cut_off: bool = False
+    handled: bool = False
 
     @property
     def start_duration(self) -> float | None:
@@ -162,6 +169,7 @@ class ComponentReport:
             "phase_ends": _ends_dict(self.phase_ends, origin),
             "earlier_errors": [_error_dict(e) for e in self.earlier_errors],
             "cut_off": self.cut_off,
+            "handled": self.handled,
         }
 
 
@@ -232,12 +240,20 @@ class ShutdownReport:
 
     @property
     def failures(self) -> tuple[ComponentReport, ...]:
-        """The components that failed or were stubborn."""
-        return tuple(c for c in self._flat if c.outcome is Outcome.FAILED or c.outcome is Outcome.STUBBORN)
+        """
+        The components that failed or were stubborn.
+
+        A failure that supervision handled (:attr:`ComponentReport.handled`)
+        is not one of them: it is in :attr:`components` with its error, but it
+        did not make the stop fail.
+        """
+        return tuple(
+            c for c in self._flat if (c.outcome is Outcome.FAILED and not c.handled) or c.outcome is Outcome.STUBBORN
+        )
 
     @property
     def ok(self) -> bool:
-        """``True`` when nothing failed and nothing was stubborn."""
+        """``True`` when nothing failed (unhandled) and nothing was stubborn."""
         return not self.failures
 
     @property
@@ -332,7 +348,8 @@ class ShutdownReport:
                 cause = c.error.__cause__ if c.error.__cause__ is not None else c.error
                 # One row per component: a multi-line message is folded onto the row.
                 message = " ".join(str(cause).split())
-                error = f"{c.stage}: {type(cause).__name__}: {message}"
+                stage = f"{c.stage} (handled)" if c.handled else c.stage
+                error = f"{stage}: {type(cause).__name__}: {message}"
             elif c.task_errors:
                 # Non-critical task failures did not fail the component, but are never hidden.
                 last = c.task_errors[-1]

@@ -18,13 +18,24 @@ __all__ = ["Outcome", "PhaseChange", "State", "StopReason"]
 
 
 class State(enum.Enum):
-    """The life of a component: ``STARTING -> RUNNING -> STOPPING -> STOPPED``, or ``FAILED``."""
+    """
+    The life of a component: ``STARTING -> RUNNING -> STOPPING -> STOPPED``, or ``FAILED``.
+
+    ``RESTARTING`` is the state of a declared component whose run ended, or is
+    being stopped, and that its supervisor starts again; it appears only in
+    :meth:`RunningTree.components() <lifecycle.RunningTree.components>`, never
+    as the state of a run itself.
+
+    .. versionchanged:: 0.1.0
+       Added ``RESTARTING``.
+    """
 
     STARTING = "starting"
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"
+    RESTARTING = "restarting"
 
 
 class Outcome(enum.Enum):

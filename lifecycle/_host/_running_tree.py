@@ -262,10 +262,16 @@ class RunningTree:
 
     def components(self) -> tuple[ComponentStatus, ...]:
         """
-        Return every live component of the tree with its state, as it is now.
+        Return every component of the tree with its state, as it is now.
 
         The root comes first, then each component's children after it (depth
-        first), in the order they were started. Not a checkpoint; O(components).
+        first), in registration order. A supervisor lists all of its declared
+        children, not only the running ones: a child waiting for its restart is
+        ``RESTARTING`` (with the error that ended its run and when its next
+        start is due), one that ended for good is ``STOPPED`` or ``FAILED``, a
+        dynamic child waiting for its dependencies is ``STARTING``. Children of
+        a nested supervisor that is not running are not listed. Not a
+        checkpoint; O(components).
 
         .. versionadded:: 0.1.0
         """
@@ -276,16 +282,17 @@ class RunningTree:
         Call *callback(status)* each time a component's state changes, until cancelled.
 
         The status is the component's new one, as :meth:`components` would
-        list it: starting, ready (``RUNNING``), stopping, and finally
-        ``STOPPED`` or ``FAILED``. A status that did not change is not
-        reported twice.
+        list it: starting, ready (``RUNNING``), stopping, waiting for a restart
+        (``RESTARTING``), ended. A child that leaves the tree (``stop_child()``,
+        a dynamic child that ended for good) is last reported ``STOPPED`` or
+        ``FAILED``. A status that did not change is not reported twice.
 
         Like every ``subscribe_*`` method: the callback runs in the event
         loop's thread, at the moment of the change, inside the code that made
         it, so it must be quick and must not block (to await something, hand
         the value to a task through a memory object stream). An exception it
         raises is logged (``tree.subscriber_failed``) and the subscription
-        goes on. Not a checkpoint.
+        goes on. Not a checkpoint; the callbacks start with the next change.
 
         Returns:
             The subscription; :meth:`Subscription.cancel() <lifecycle.Subscription.cancel>`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Final, final
 
 import anyio
@@ -10,6 +11,9 @@ import anyio.abc
 import structlog
 
 from lifecycle._core._context import Context
+from lifecycle._core._errors import ComponentError
+from lifecycle._core._observe import ComponentStatus
+from lifecycle._core._states import State
 from lifecycle._core._validation import Option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
@@ -55,13 +59,20 @@ class HealthServer:
     :attr:`port` says where it listens when it was asked for port 0.
 
     - ``GET /livez``: 200 while the event loop runs (it answers) and the tree
-      has not failed; 503 once the root has failed.
-    - ``GET /readyz``: 200 when every component is up (ready and running) and no
-      stop has been requested; 503 otherwise, with the reason in the body.
-      It turns 503 the moment the stop is requested, before the drain delay
-      and before anything stops.
-    - ``GET /tree``: the tree as JSON: every live component's path, state,
-      readiness, restarts, effective priority and dependencies.
+      has not failed, restarts included: supervision at work is alive; 503
+      once the root has failed (a root supervisor that gave up).
+    - ``GET /readyz``: 200 when every component is up (ready and running) or
+      has ended for good (a ``TEMPORARY`` child that ended, a ``TRANSIENT``
+      one that returned, and what depended on them), and no stop has been
+      requested; 503 otherwise, with the reason in the body: from the moment
+      a component fails until its replacement, and the dependents restarted
+      with it, are ready again; while a component starts; and from the
+      moment the stop is requested, before the drain delay and before
+      anything stops.
+    - ``GET /tree``: the tree as JSON: every declared component's path,
+      state (``restarting`` while it waits for a restart, with the error that
+      ended its run and when the next attempt is due), readiness, restarts,
+      effective priority and dependencies.
 
     Args:
         host: The address to bind; loopback unless you say otherwise (in a
@@ -141,22 +152,30 @@ class HealthServer:
         return 200, "ok\n"
 
     def readyz(self) -> tuple[int, str]:
-        """Return the status and text of ``/readyz``."""
+        """
+        Return the status and text of ``/readyz``.
+
+        The text names each component that holds readiness back, with its
+        state, the error that ended its run and when its restart is due:
+        ``not ready: app/db restarting after RuntimeError: lost (next attempt
+        in 0.4 s); app/api restarting``.
+        """
         tree = self._require_tree()
         if tree.stop_requested:
             return 503, "stopping\n"
-        waiting = [status.path for status in tree.components() if status.settling]
+        waiting = [status for status in tree.components() if status.settling]
         if waiting:
-            return 503, "not ready: " + ", ".join(waiting) + "\n"
+            now = anyio.current_time()
+            return 503, "not ready: " + "; ".join(_why(status, now) for status in waiting) + "\n"
         return 200, "ready\n"
 
     def describe(self) -> dict[str, object]:
-        """Return what ``/tree`` shows: the tree and every live component."""
+        """Return what ``/tree`` shows: the tree and every declared component."""
         tree = self._require_tree()
         escalation = tree.escalation
+        now = anyio.current_time()
         phase = None
         if escalation is not None:
-            now = anyio.current_time()
             phase = "DRAIN" if now < escalation.started_at else escalation.phase_at(now).name
         return {
             "tree": tree.name,
@@ -171,18 +190,7 @@ class HealthServer:
                 "forceful": tree.policy.forceful,
                 "terminate": tree.policy.terminate,
             },
-            "components": [
-                {
-                    "path": status.path,
-                    "name": status.name,
-                    "state": status.state.value,
-                    "ready": status.ready,
-                    "restarts": status.restarts,
-                    "priority": status.priority.name,
-                    "depends_on": list(status.depends_on),
-                }
-                for status in tree.components()
-            ],
+            "components": [_component(status, now) for status in tree.components()],
         }
 
     def _require_tree(self) -> RunningTree:
@@ -255,6 +263,45 @@ async def _discard_rest(stream: anyio.abc.SocketStream, limit: int) -> None:
     dropped = 0
     while dropped < limit:
         dropped += len(await stream.receive())
+
+
+def _why(status: ComponentStatus, now: float) -> str:
+    """One component that holds readiness back, in words."""
+    text = f"{status.path} {status.state.value}"
+    if status.state is State.RESTARTING and status.error is not None:
+        text += f" after {type(_cause(status.error)).__name__}: {' '.join(str(_cause(status.error)).split())}"
+    if status.next_attempt is not None:
+        text += f" (next attempt in {max(0.0, status.next_attempt - now):.3g} s)"
+    return text
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The component's own error: the original of a ComponentError."""
+    return error.__cause__ if isinstance(error, ComponentError) and error.__cause__ is not None else error
+
+
+def _component(status: ComponentStatus, now: float) -> dict[str, object]:
+    """One component of ``/tree``."""
+    due = status.next_attempt
+    error = None
+    if status.error is not None:
+        cause = _cause(status.error)
+        error = {"type": type(cause).__qualname__, "message": str(cause)}
+    return {
+        "path": status.path,
+        "name": status.name,
+        "state": status.state.value,
+        "ready": status.ready,
+        "restarts": status.restarts,
+        "priority": status.priority.name,
+        "depends_on": list(status.depends_on),
+        "error": error,
+        # The loop clock means nothing outside the process: seconds from now, and wall-clock UTC.
+        "next_attempt_in": None if due is None else round(max(0.0, due - now), 6),
+        "next_attempt_at": None
+        if due is None
+        else (datetime.now(UTC) + timedelta(seconds=max(0.0, due - now))).isoformat(timespec="milliseconds"),
+    }
 
 
 def _response(status: int, body: str, content_type: str = "text/plain; charset=utf-8", *, head: bool = False) -> bytes:

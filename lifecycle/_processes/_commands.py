@@ -16,6 +16,7 @@ import attrs
 
 from lifecycle._core._errors import LifecycleError
 
+from ._child_env import child_environment
 from ._probes import check_timeout
 from ._process_groups import check_argv, reap_and_sweep, signal_group
 
@@ -124,7 +125,11 @@ async def run_command(
 
         input: Bytes written to its stdin, which is then closed.
 
-        env: Its whole environment; ``None`` inherits this process's.
+        env: Its whole environment, passed as it is; ``None`` inherits this
+            process's environment without systemd's per-service variables
+            (``NOTIFY_SOCKET``, ``WATCHDOG_USEC``, ``WATCHDOG_PID``,
+            ``LISTEN_FDS``, ``LISTEN_PID``, ``LISTEN_FDNAMES``), which
+            describe this process, not the command.
 
         cwd: Its working directory.
 
@@ -155,7 +160,7 @@ async def run_command(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
-            env=env,
+            env=child_environment(env),
             start_new_session=True,
         )
     stdout, stderr = bytearray(), bytearray()

@@ -21,6 +21,7 @@ from lifecycle._core._escalation import Escalation
 from lifecycle._core._policy import Phase
 from lifecycle._core._validation import Option
 
+from ._child_env import child_environment
 from ._errors import ProcessExitedError, ReadinessTimeoutError, describe_exit
 from ._notify_listener import NotifyListener, open_notify_listener
 from ._probes import (
@@ -49,9 +50,6 @@ MAX_LINE = 65536
 # most this long: only a process that left the group on purpose (setsid) can
 # keep a pipe open past it.
 DRAIN_AFTER_EXIT = 1.0
-# Our own service manager's variables: a child must not notify systemd as if
-# it were this process.
-_OURS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
 _LEVEL = Option.one_of(_LEVELS, expected=f"one of {', '.join(map(repr, _LEVELS))}")
@@ -117,9 +115,11 @@ class ProcessComponent:
         stop_signal: The signal that asks the child to stop (``SIGINT`` for
             programs that stop on Ctrl-C, ``SIGQUIT`` for nginx's graceful stop).
 
-        env: The child's whole environment; ``None`` inherits this process's
-            environment, minus its own systemd ``NOTIFY_SOCKET``,
-            ``WATCHDOG_USEC`` and ``WATCHDOG_PID``.
+        env: The child's whole environment, passed as it is; ``None`` inherits
+            this process's environment without systemd's per-service
+            variables (``NOTIFY_SOCKET``, ``WATCHDOG_USEC``, ``WATCHDOG_PID``,
+            ``LISTEN_FDS``, ``LISTEN_PID``, ``LISTEN_FDNAMES``), which describe
+            this process, not the child.
 
         cwd: The child's working directory; ``None`` keeps this process's.
 
@@ -233,10 +233,7 @@ class ProcessComponent:
             raise error
 
     def _environment(self, listener: NotifyListener | None) -> dict[str, str]:
-        if self.env is None:
-            env = {key: value for key, value in os.environ.items() if key not in _OURS}
-        else:
-            env = dict(self.env)
+        env = child_environment(self.env)
         if listener is not None:
             env["NOTIFY_SOCKET"] = listener.path
         return env
