@@ -124,3 +124,9 @@ class TestOption:
 
         with pytest.raises(ConfigurationError, match=r"`until` must be a lifecycle\.Phase, got 'graceful'\."):
             Limits("graceful")  # type: ignore[arg-type]
+
+
+def test_an_unknown_child_option_is_a_type_error() -> None:
+    """A misspelt option of add() is refused like any unexpected keyword argument."""
+    with pytest.raises(TypeError, match=r"add\(\) got an unexpected keyword argument 'nmae'"):
+        Supervisor().add(_noop, nmae="db")  # type: ignore[call-arg]
