@@ -7,7 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Literal, final
+from typing import Literal, TypeAlias, final
 
 import anyio
 import anyio.lowlevel
@@ -17,10 +17,12 @@ from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._validation import Option
 
 __all__ = [
+    "Readiness",
     "ReadyOnLine",
     "ReadyOnNotify",
     "ReadyOnPort",
     "ReadyOnSocket",
+    "check_timeout",
     "wait_for_exit",
     "wait_for_port",
     "wait_for_socket",
@@ -152,6 +154,10 @@ class ReadyOnNotify:
 
     .. versionadded:: 0.1
     """
+
+
+#: Every way a child process can say it is ready.
+Readiness: TypeAlias = ReadyOnPort | ReadyOnSocket | ReadyOnLine | ReadyOnNotify
 
 
 async def wait_for_port(host: str, port: int, *, timeout: float | None) -> None:
