@@ -66,7 +66,14 @@ class Context:
 
     @property
     def stopping(self) -> anyio.Event:
-        """An event set when this component's stop begins, just before its body is cancelled."""
+        """
+        An event set when this component's stop begins.
+
+        It is set just before the component is interrupted: a function's (or an
+        object's ``run``) body is then cancelled, while a resource (an async
+        generator) that has yielded is woken instead, not cancelled, and its
+        teardown runs.
+        """
         if self._stopping is None:
             self._stopping = anyio.Event()
             if self._instance.escalation is not None:
@@ -150,7 +157,8 @@ class Context:
         """
         Begin this component's own stop now, as if its owner had stopped it.
 
-        ``ctx.stopping`` is set and the body is cancelled; the deadlines are this
+        ``ctx.stopping`` is set, then the body is cancelled (a resource that has
+        yielded is woken instead, and its teardown runs); the deadlines are this
         component's policy's, measured from now. A supervisor does this when its
         ``main`` child returns or when it gives up. Not a checkpoint; does nothing
         if the stop has already begun.

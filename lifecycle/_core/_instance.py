@@ -322,9 +322,13 @@ class ComponentInstance:
         """
         Begin the GRACEFUL phase of the component's stop; not a checkpoint.
 
-        Sets ``ctx.stopping`` and cancels the component's body; its shielded
-        scopes are cut off as *escalation*'s phases end. Calling it again, or on
-        an instance that has ended, changes nothing.
+        Sets ``ctx.stopping``, then interrupts the component: a resource (an
+        async generator) that has yielded is *woken*, not cancelled, and its
+        code after ``yield`` runs in the same shielded scope, cut off when
+        GRACEFUL ends; anything else (a function, an object's ``run``, a
+        generator that has not yielded yet) has its body *cancelled*. Its
+        shielded scopes are cut off as *escalation*'s phases end. Calling it
+        again, or on an instance that has ended, changes nothing.
 
         Args:
             escalation: The deadlines of the stop; the component's own policy
