@@ -47,7 +47,11 @@ class Phase(enum.IntEnum):
     TERMINATE = 2
 
 
-_BUDGET = Option.seconds(expected="a number of seconds, not negative (math.inf for no deadline)")
+# Two checks, so the message says what is wrong: the type, then the value.
+_BUDGET = [
+    Option("a number of seconds", lambda value: not isinstance(value, bool) and isinstance(value, int | float)),
+    Option.seconds(expected="a non-negative number of seconds (math.inf for no deadline)"),
+]
 
 
 @final

@@ -243,7 +243,7 @@ class RunningTree:
     @property
     def phase(self) -> Phase | None:
         """
-        The phase the tree's stop is in: ``None`` until its first phase begins (after the drain delay).
+        The phase the tree's stop is in now, or ``None`` until its first phase begins (after the drain delay).
 
         .. versionadded:: 0.1.0
         """
