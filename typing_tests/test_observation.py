@@ -20,7 +20,7 @@ async def observe(tree: RunningTree) -> None:
     assert_type(tree.subscribe_stop(print), Subscription)
     assert_type(tree.subscribe_phases(lambda change: change.phase), Subscription)
     assert_type(tree.subscribe_report(lambda report: report.ok), Subscription)
-    tree.subscribe_ready(lambda report: None)  # type: ignore[arg-type, misc]
+    tree.subscribe_ready(lambda _: None)  # type: ignore[arg-type, misc]
     tree.subscribe_phases(lambda: None)  # type: ignore[arg-type, misc]
     assert_type(tree.phase, Phase | None)
     assert_type(tree.phase_changes, tuple[PhaseChange, ...])
