@@ -1,4 +1,4 @@
-"""Supervision options: Strategy, Restart, Intensity, Backoff."""
+"""A supervisor's options: Strategy, Restart, AutoShutdown, Intensity, Backoff."""
 
 from __future__ import annotations
 

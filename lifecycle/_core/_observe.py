@@ -225,11 +225,6 @@ class Topic(_Registry, Generic[T]):
         self._published: tuple[T] | None = None
         self.subscriptions: tuple[Subscription, ...] = ()
 
-    @property
-    def fired(self) -> bool:
-        """Whether a once topic was published."""
-        return self._published is not None
-
     def add(self, callback: Callable[[T], object]) -> Subscription:
         """Subscribe *callback*; on a once topic that was published, call it now and return an ended subscription."""
         if self._published is not None:

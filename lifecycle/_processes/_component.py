@@ -1,4 +1,4 @@
-"""Child processes as components: process groups, readiness, stop escalation, output into logs."""
+"""ProcessComponent: a child process as a component (its options, its environment, spawning it); _spawned runs each child."""
 
 from __future__ import annotations
 
