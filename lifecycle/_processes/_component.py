@@ -1,4 +1,4 @@
-"""ProcessComponent: a child process as a component (its options, its environment, spawning it); _spawned runs each child."""
+"""ProcessComponent: a child process as a component (its options, its environment, spawning it)."""
 
 from __future__ import annotations
 
