@@ -142,18 +142,19 @@ else:
 nitpick_ignore = [
     # Type variables of generic signatures have no entry of their own.
     ("py:class", "Ts"),
-    ("py:class", "lifecycle._context.T"),
-    ("py:class", "lifecycle._tasks.T"),
-    ("py:obj", "lifecycle._tasks.T"),
+    ("py:class", "lifecycle._core._context.T"),
+    ("py:class", "lifecycle._core._tasks.T"),
+    ("py:obj", "lifecycle._core._tasks.T"),
     ("py:class", "supervisors._supervisor.F"),
     ("py:class", "supervisors._supervisor.T"),
     ("py:class", "~P"),
-    ("py:class", "lifecycle._timeouts.T"),
-    ("py:class", "lifecycle._timeouts.D"),
-    ("py:class", "lifecycle._cleanup.T"),
-    ("py:class", "lifecycle._gather.T"),
-    ("py:class", "lifecycle._singleflight.T"),
-    ("py:obj", "lifecycle._singleflight.T"),
+    ("py:class", "lifecycle._helpers._timeouts.T"),
+    ("py:class", "lifecycle._helpers._timeouts.D"),
+    ("py:class", "lifecycle._helpers._cleanup.T"),
+    ("py:class", "lifecycle._helpers._gather.T"),
+    ("py:class", "lifecycle._helpers._singleflight.T"),
+    ("py:obj", "lifecycle._helpers._singleflight.T"),
+    ("py:class", "lifecycle._core._validation.T"),
 ]
 
 # -- Attribute docstrings of re-exported classes -----------------------------
@@ -162,7 +163,8 @@ nitpick_ignore = [
 # `__module__` is rewritten on import), so autodoc looks for the docstrings of
 # their attributes (the string after `GENERATOR = "generator"` in an enum) in
 # the package's `__init__.py`, finds none, and drops them. Read them from the
-# private module that defines the class and add them to the class's content.
+# private module (in any layer's folder) that defines the class and add them to
+# the class's content.
 
 _PUBLIC_MODULES = ("lifecycle", "lifecycle.abc", "lifecycle.lowlevel", "supervisors")
 
@@ -176,8 +178,8 @@ def _attribute_docs() -> dict[str, list[str]]:
         package = public_name.partition(".")[0]
         # Parsed, not imported: `__main__` would run the CLI.
         analyzers = [
-            ModuleAnalyzer.for_module(f"{package}.{path.stem}")
-            for path in sorted((ROOT / package).glob("_*.py"))
+            ModuleAnalyzer.for_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+            for path in sorted((ROOT / package).rglob("_*.py"))
             if not path.stem.startswith("__")
         ]
         for name in public.__all__:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ._cli import entry_point
+from ._host._cli import entry_point
 
 entry_point()

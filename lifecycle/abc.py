@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ._observe import ChildStatuses as ChildStatuses
-from ._tree import ChildInfo as ChildInfo
-from ._tree import Tree as Tree
-from ._tree import TreeInfo as TreeInfo
-from ._util import fixup_module_metadata
+from ._core._exports import fixup_module_metadata
+from ._core._observe import ChildStatuses as ChildStatuses
+from ._core._protocols import ChildInfo as ChildInfo
+from ._core._protocols import Tree as Tree
+from ._core._protocols import TreeInfo as TreeInfo
 
 __all__ = ["ChildInfo", "ChildStatuses", "Tree", "TreeInfo"]
 

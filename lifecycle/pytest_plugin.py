@@ -9,9 +9,9 @@ This module imports pytest; :mod:`lifecycle.testing` does not.
 
 from __future__ import annotations
 
-from ._fixtures import lifecycle_faults as lifecycle_faults
-from ._fixtures import lifecycle_recorder as lifecycle_recorder
-from ._util import fixup_module_metadata
+from ._core._exports import fixup_module_metadata
+from ._testing._fixtures import lifecycle_faults as lifecycle_faults
+from ._testing._fixtures import lifecycle_recorder as lifecycle_recorder
 
 __all__ = ["lifecycle_faults", "lifecycle_recorder"]
 

@@ -12,16 +12,16 @@ adds pytest fixtures. Importing this module imports neither pytest nor
 
 from __future__ import annotations
 
-from ._faults import Fault as Fault
-from ._faults import InjectedError as InjectedError
-from ._faults import InjectedFault as InjectedFault
-from ._faults import inject_fault as inject_fault
-from ._harness import assert_start_order as assert_start_order
-from ._harness import assert_stop_order as assert_stop_order
-from ._harness import open_tree as open_tree
-from ._recorder import Recorder as Recorder
-from ._recorder import Transition as Transition
-from ._util import fixup_module_metadata
+from ._core._exports import fixup_module_metadata
+from ._testing._faults import Fault as Fault
+from ._testing._faults import InjectedError as InjectedError
+from ._testing._faults import InjectedFault as InjectedFault
+from ._testing._faults import inject_fault as inject_fault
+from ._testing._harness import assert_start_order as assert_start_order
+from ._testing._harness import assert_stop_order as assert_stop_order
+from ._testing._harness import open_tree as open_tree
+from ._testing._recorder import Recorder as Recorder
+from ._testing._recorder import Transition as Transition
 
 __all__ = [
     "Fault",

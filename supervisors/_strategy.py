@@ -1,14 +1,14 @@
-"""Supervision options: Strategy, Restart, Intensity, Backoff."""
+"""A supervisor's options: Strategy, Restart, AutoShutdown, Intensity, Backoff."""
 
 from __future__ import annotations
 
 import enum
-import math
 from typing import final
 
 import attrs
 
 from lifecycle import ConfigurationError
+from lifecycle.lowlevel import Option
 
 __all__ = ["AutoShutdown", "Backoff", "Intensity", "Restart", "Strategy"]
 
@@ -59,18 +59,12 @@ class AutoShutdown(enum.Enum):
     """The supervisor stops when the last of its ``main`` children has returned."""
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-    del instance
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
-        msg = f"`{attribute.name}` must be a non-negative number, got {value!r}."
-        raise ConfigurationError(msg)
-
-
-def _restart_count(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
-    del instance
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        msg = f"`{attribute.name}` must be a non-negative whole number, got {value!r}."
-        raise ConfigurationError(msg)
+_SECONDS = Option.seconds()
+_RESTART_COUNT = Option.whole_number(0, expected="a non-negative whole number")
+_MULTIPLIER = Option(
+    "at least 1",
+    lambda value: not isinstance(value, bool) and isinstance(value, int | float) and value >= 1,
+)
 
 
 @final
@@ -88,8 +82,8 @@ class Intensity:
         within: The window, in seconds.
     """
 
-    max_restarts: int = attrs.field(default=3, validator=_restart_count)
-    within: float = attrs.field(default=5.0, validator=_non_negative)
+    max_restarts: int = attrs.field(default=3, validator=_RESTART_COUNT)
+    within: float = attrs.field(default=5.0, validator=_SECONDS)
 
 
 @final
@@ -114,19 +108,12 @@ class Backoff:
             value (full jitter), so crash loops do not stampede.
     """
 
-    initial: float = attrs.field(default=0.1, validator=_non_negative)
-    maximum: float = attrs.field(default=30.0, validator=_non_negative)
-    multiplier: float = attrs.field(default=2.0, validator=_non_negative)
-    jitter: bool = True
+    initial: float = attrs.field(default=0.1, validator=_SECONDS)
+    maximum: float = attrs.field(default=30.0, validator=_SECONDS)
+    multiplier: float = attrs.field(default=2.0, validator=_MULTIPLIER)
+    jitter: bool = attrs.field(default=True, validator=Option.boolean())
 
     def __attrs_post_init__(self) -> None:
-        jitter: object = self.jitter
-        if not isinstance(jitter, bool):
-            msg = f"`jitter` must be True or False, got {jitter!r}."
-            raise ConfigurationError(msg)
-        if self.multiplier < 1:
-            msg = f"`multiplier` must be at least 1, got {self.multiplier!r}."
-            raise ConfigurationError(msg)
         if self.maximum < self.initial:
             msg = f"`maximum` ({self.maximum!r}) must not be smaller than `initial` ({self.initial!r})."
             raise ConfigurationError(msg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import anyio.lowlevel
 
-from lifecycle._backends import current_primitives
+from lifecycle._core._backends import current_primitives
 
 
 class TestPrimitives:

@@ -9,7 +9,7 @@ from helpers import run_logged
 
 import lifecycle
 from lifecycle import ExitCode
-from lifecycle._blocking import blocked_in
+from lifecycle._host._blocked_loop import blocked_in
 from supervisors import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent

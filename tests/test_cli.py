@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from lifecycle import ExitCode, Priority, ShutdownPolicy
-from lifecycle._cli import _policy, main
-from lifecycle._render import render_check, render_dot, render_mermaid, render_text
+from lifecycle._host._cli import _policy, main
+from lifecycle._host._cli_render import render_check, render_dot, render_mermaid, render_text
 from supervisors import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@ Teardowns cut off when GRACEFUL ends, in real time on every backend.
 
 The virtual-time tests of ``test_scope.py`` run on Trio only; these run the same
 cut-offs on asyncio and uvloop too, where one timer per stop serves every
-teardown scope (``lifecycle._backends._cutoffs``). Budgets are short and bounds
+teardown scope (``lifecycle._core._backends._cutoffs``). Budgets are short and bounds
 generous: nothing here waits for a fixed time to order events.
 """
 
@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import Outcome, Phase, ShutdownPolicy
-from lifecycle._backends._cutoffs import Cutoffs
+from lifecycle._core._backends._cutoffs import Cutoffs
 from lifecycle.lowlevel import Escalation
 from supervisors import Supervisor
 

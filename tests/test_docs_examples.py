@@ -41,6 +41,7 @@ TESTED = {
     "coordinators.py",
     "testing_faults.py",
     "asgi_app.py",
+    "observing.py",
 }
 # Every script of the tutorial, in docs/examples/tutorial.
 TUTORIAL = {
@@ -545,6 +546,21 @@ class TestProcesses:
             ["site/web", "NORMAL", "graceful", "GRACEFUL"],
             ["site", "NORMAL", "graceful", "GRACEFUL"],
         ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestObserving:
+    def test_a_probe_of_your_own_sees_the_restart_the_stop_and_the_report(self, backend: str) -> None:
+        """observing.py's ChangeLog, on the public observation API, sees every change in order."""
+        lines = run_example("observing.py", backend)
+        crash = lines.index("app/worker: restarting after ConnectionError")
+        assert lines.index("app/worker: running") < crash < len(lines) - 1 - lines[::-1].index("app/worker: running")
+        assert "tree ready: 5 components" in lines
+        # The root stops itself (its main child returned): the phase is recorded by the
+        # tree's own task, which may run after the first component began to stop.
+        assert lines.index("tree ready: 5 components") < lines.index("phase GRACEFUL (request)")
+        assert lines.index("app/worker: stopped") < lines.index("app/db: stopping")
+        assert lines[-1] == "stopped: main exited, clean=True, 5 components"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

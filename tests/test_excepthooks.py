@@ -14,7 +14,7 @@ import structlog
 from structlog.testing import capture_logs
 
 import lifecycle
-from lifecycle._excepthooks import routing_unhandled_errors
+from lifecycle._host._unhandled_errors import routing_unhandled_errors
 from supervisors import Supervisor
 
 BACKENDS = [

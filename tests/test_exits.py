@@ -16,8 +16,8 @@ import structlog
 
 import lifecycle
 from lifecycle import ComponentError, ComponentReport, ExitCode, Outcome, ShutdownReport, StopReason
-from lifecycle._exits import conclude
-from lifecycle._runner import execute
+from lifecycle._host._exits import conclude
+from lifecycle._host._program import execute
 from supervisors import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent

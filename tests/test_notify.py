@@ -14,7 +14,13 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import Phase, ShutdownPolicy
-from lifecycle._notify import EXTEND_INTERVAL, SystemdNotifier, notify_systemd, sanitize, watchdog_interval
+from lifecycle._integrations._systemd import (
+    EXTEND_INTERVAL,
+    SystemdNotifier,
+    notify_systemd,
+    sanitize,
+    watchdog_interval,
+)
 from supervisors import Intensity, Supervisor
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle._notify_listener import open_notify_listener, parse_notification
+from lifecycle._processes._notify_listener import open_notify_listener, parse_notification
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="unix datagram sockets")
 

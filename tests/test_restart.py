@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from supervisors import Backoff, Intensity
-from supervisors._restart import RestartWindow, backoff_delay
+from supervisors._restart_timing import RestartWindow, backoff_delay
 
 
 def top(_: object = None) -> float:

@@ -12,7 +12,7 @@ from helpers import run_logged
 
 import lifecycle
 from lifecycle import ExitCode, StopReason
-from lifecycle._logging import configure_logging
+from lifecycle._host._logging_setup import configure_logging
 from supervisors import Backoff, Intensity, Restart, Supervisor
 
 NO_DELAY = Backoff(initial=0.0, maximum=0.0, jitter=False)

@@ -23,7 +23,7 @@ from childprocs import is_dead, wait_gone
 
 import lifecycle
 from lifecycle import ExitCode, StopReason
-from lifecycle._signals import STOP_SIGNALS, handling_signals, stop_step
+from lifecycle._host._signals import STOP_SIGNALS, handling_signals, stop_step
 from supervisors import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def _fresh_structlog() -> Iterator[None]:
 # run under nohup, and an ignored SIGHUP stays ignored (as it should).
 LIFECYCLE_COMMAND = (
     "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
-    "from lifecycle._cli import entry_point; sys.argv[0] = 'lifecycle'; entry_point()"
+    "from lifecycle._host._cli import entry_point; sys.argv[0] = 'lifecycle'; entry_point()"
 )
 
 

@@ -7,7 +7,7 @@ import pytest
 from helpers import Recorder
 
 import lifecycle
-import supervisors._supervisor as impl
+import supervisors._restarts as impl
 from lifecycle import ComponentError, Outcome, Priority, StopReason, UsageError
 from supervisors import GaveUpError, Intensity, Restart, Supervisor
 
@@ -514,7 +514,7 @@ class TestOwnErrors:
         async def broken(self: object) -> None:
             raise LookupError("internal")
 
-        monkeypatch.setattr(impl._Run, "supervise", broken)
+        monkeypatch.setattr(impl.Supervision, "supervise", broken)
         rec = Recorder()
         with anyio.fail_after(10), pytest.raises(ExceptionGroup) as info:
             async with lifecycle.running(tree_of_two(rec)) as tree:

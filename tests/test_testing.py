@@ -236,7 +236,7 @@ class TestRecorder:
         recorder = Recorder()
         recorder.transitions.extend([])
         # Fabricated lives: a restart that began before the first instance ended.
-        from lifecycle._recorder import _Life  # noqa: PLC0415 - white-box: no real tree breaks these rules
+        from lifecycle._testing._recorder import _Life  # noqa: PLC0415 - white-box: no real tree breaks these rules
 
         recorder._lives = [_Life("r/a", 1, (), start=0), _Life("r/a", 2, (), start=1, end=2, ends=1)]
         recorder._seen = {"r/a": 2}

@@ -15,9 +15,9 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import Phase, ShutdownPolicy, StopReason
-from lifecycle._running import RunningTree
-from lifecycle._signals import dump_tree
-from lifecycle._watchdog import UNRESPONSIVE, Watchdog
+from lifecycle._host._running_tree import RunningTree
+from lifecycle._host._signals import dump_tree
+from lifecycle._host._watchdog import UNRESPONSIVE, Watchdog
 from supervisors import Supervisor
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")

@@ -1,0 +1,1 @@
+"""The kernel: declaring components, running and stopping them, reports and errors."""

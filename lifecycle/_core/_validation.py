@@ -1,0 +1,155 @@
+"""
+Checking options: every option of both packages is checked with an :class:`Option`, where it is given.
+
+An :class:`Option` is an attrs validator (``attrs.field(validator=Option.seconds())``)
+that also checks a plain argument (``Option.seconds().check("timeout", timeout)``).
+A bad value is a :class:`~lifecycle.ConfigurationError` that names the option
+(and its owner, when there is one) and shows the value::
+
+    `timeout` must be a non-negative number of seconds or None, got '1'.
+
+never a ``TypeError`` from deep inside anyio, and never a value quietly taken
+for another (``True`` is not one second). ``supervisors`` checks its options
+with the same class, from :mod:`lifecycle.lowlevel`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar, final
+
+import attrs
+
+from ._errors import ConfigurationError
+
+__all__ = ["Option", "is_seconds"]
+
+T = TypeVar("T")
+
+
+def is_seconds(value: object, *, finite: bool = False) -> bool:
+    """Whether *value* is a number of seconds: an int or float, not a bool, not NaN, not negative."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
+        return False
+    return not finite or math.isfinite(value)
+
+
+@final
+@attrs.frozen
+class Option:
+    """
+    A check of an option's value, with the words that describe a good one (low-level).
+
+    Use it as an attrs validator (``attrs.field(validator=Option.seconds())``),
+    or call :meth:`check` on an argument. Make one with the constructors below,
+    or from a description and a test: ``Option("an odd number", lambda v: v % 2 == 1)``.
+
+    Attributes:
+        expected: What a good value is, as the error says it (``"a lifecycle.Phase"``).
+
+        test: Whether a value is good; it must not raise.
+
+    .. versionadded:: 0.1.0
+    """
+
+    expected: str
+    test: Callable[[object], bool]
+
+    def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        """Check *value* of the attrs field *attribute* (the attrs validator protocol)."""
+        del instance
+        self.check(attribute.name, value)
+
+    def check(self, name: str, value: T, *, owner: str | None = None) -> T:
+        """
+        Return *value* if it is good for the option *name*.
+
+        Args:
+            name: The option's name, as the caller wrote it.
+
+            value: The value given.
+
+            owner: What the option belongs to, for the message (``"component 'db'"``).
+
+        Raises:
+            ConfigurationError: It is not; the message names the option, its
+                owner and the value.
+        """
+        if not self.test(value):
+            raise self.error(name, value, self.expected, owner=owner)
+        return value
+
+    def or_none(self) -> Option:
+        """Return the same check with ``None`` allowed too."""
+        test = self.test
+        return Option(f"{self.expected} or None", lambda value: value is None or test(value))
+
+    @staticmethod
+    def error(
+        name: str, value: object, expected: str, *, owner: str | None = None, hint: str | None = None
+    ) -> ConfigurationError:
+        """
+        Return the error for the option *name* whose *value* is not *expected*.
+
+        The message reads ```name` of owner must be expected, got value; hint.``
+        (without ``of owner`` and ``; hint`` when they are not given).
+        """
+        where = f"`{name}`" if owner is None else f"`{name}` of {owner}"
+        msg = f"{where} must be {expected}, got {value!r}" + (f"; {hint}." if hint else ".")
+        return ConfigurationError(msg)
+
+    @classmethod
+    def seconds(cls, *, finite: bool = False, expected: str | None = None) -> Option:
+        """
+        Check a number of seconds: an ``int`` or ``float``, not a ``bool``, not NaN, not negative.
+
+        Args:
+            finite: Refuse ``math.inf`` too.
+
+            expected: How the error describes a good value, if not the default.
+        """
+        if finite:
+            return cls(expected or "a non-negative, finite number of seconds", lambda v: is_seconds(v, finite=True))
+        return cls(expected or "a non-negative number of seconds", is_seconds)
+
+    @classmethod
+    def whole_number(cls, minimum: int = 0, maximum: int | None = None, *, expected: str | None = None) -> Option:
+        """Check an ``int`` (not a ``bool``) from *minimum* to *maximum* (no upper bound if ``None``)."""
+
+        def test(value: object) -> bool:
+            if isinstance(value, bool) or not isinstance(value, int):
+                return False
+            return minimum <= value and (maximum is None or value <= maximum)
+
+        if expected is None:
+            bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+            expected = f"an integer {bounds}"
+        return cls(expected, test)
+
+    @classmethod
+    def instance_of(cls, kind: type | tuple[type, ...], expected: str) -> Option:
+        """Check an instance of *kind*, described as *expected* (``"a lifecycle.Phase"``)."""
+        return cls(expected, lambda value: isinstance(value, kind))
+
+    @classmethod
+    def one_of(cls, values: Collection[object], *, expected: str | None = None) -> Option:
+        """Check one of *values*: equal to one and of the same type (no ``1`` for ``True``)."""
+        choices = tuple(values)
+        if expected is None:
+            *first, last = map(repr, choices)
+            expected = f"{', '.join(first)} or {last}" if first else last
+        return cls(expected, lambda value: any(type(value) is type(c) and value == c for c in choices))
+
+    @classmethod
+    def boolean(cls) -> Option:
+        """Check ``True`` or ``False``."""
+        return cls("True or False", lambda value: isinstance(value, bool))
+
+    @classmethod
+    def text(cls, *, forbidden: str = "", expected: str = "a non-empty string") -> Option:
+        """Check a non-empty ``str`` without any of the characters in *forbidden*."""
+        return cls(
+            expected,
+            lambda value: isinstance(value, str) and bool(value) and not any(ch in value for ch in forbidden),
+        )

@@ -1,0 +1,1 @@
+"""Running a tree in a program: ``running()``, ``run()``, signals, the watchdog, logging, the CLI."""

@@ -1,0 +1,54 @@
+"""Readable logs for programs started with run(), unless the user set up structlog."""
+
+from __future__ import annotations
+
+import sys
+
+import structlog
+
+from lifecycle._core._settings import LOG_FORMAT, LOG_LEVEL
+
+__all__ = ["configure_logging"]
+
+
+def configure_logging() -> bool:
+    """
+    Configure structlog for a program that ``run()`` owns, unless it is configured.
+
+    Console output when stderr is a terminal, JSON lines otherwise;
+    ``LIFECYCLE_LOG_FORMAT=console|json`` overrides. Events go to stderr, at
+    INFO and above (``LIFECYCLE_LOG_LEVEL`` changes that). Logging that the user
+    configured is never touched.
+
+    Returns:
+        ``True`` if it configured structlog.
+
+    Raises:
+        ConfigurationError: ``LIFECYCLE_LOG_FORMAT`` or ``LIFECYCLE_LOG_LEVEL``
+            has an unknown value.
+    """
+    if structlog.is_configured():
+        return False
+    fmt = LOG_FORMAT.read()
+    level = LOG_LEVEL.read()
+    console = fmt == "console" or (fmt is None and sys.stderr.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    )
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if not console:
+        # Structured tracebacks, without local variables: they may hold secrets.
+        transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        processors += [structlog.processors.ExceptionRenderer(transformer)]
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        # No cache_logger_on_first_use: cached loggers would ignore later
+        # reconfiguration, such as structlog.testing.capture_logs() in tests.
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    return True

@@ -1,0 +1,1 @@
+"""Integrations written on the public API: health endpoint, systemd, ASGI lifespan, state file, lock."""

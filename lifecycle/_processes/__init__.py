@@ -1,0 +1,1 @@
+"""Child processes: the process component, readiness probes, process groups, commands."""

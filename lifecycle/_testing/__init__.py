@@ -1,0 +1,1 @@
+"""The testing kit behind ``lifecycle.testing`` and ``lifecycle.pytest_plugin``."""
