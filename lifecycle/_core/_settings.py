@@ -29,6 +29,7 @@ __all__ = [
     "GRACE_PERIOD",
     "LOG_FORMAT",
     "LOG_LEVEL",
+    "PROCESS_CONTAINMENT",
     "SETTINGS",
     "STARTUP_PROGRESS_INTERVAL",
     "TERMINATE_TIMEOUT",
@@ -180,6 +181,29 @@ LOG_LEVEL: Setting[int] = Setting(
     lambda value: logging.getLevelName(value).lower(),
 )
 
+Containment = Literal["auto", "cgroup", "tree"]
+
+
+def _containment(variable: str, raw: str) -> Containment:
+    value = raw.lower()
+    if value == "auto":
+        return "auto"
+    if value == "cgroup":
+        return "cgroup"
+    if value == "tree":
+        return "tree"
+    msg = f"Environment variable {variable}={value!r} is not valid: use 'auto', 'cgroup' or 'tree'."
+    raise ConfigurationError(msg)
+
+
+PROCESS_CONTAINMENT: Setting[Containment] = Setting(
+    "LIFECYCLE_PROCESS_CONTAINMENT",
+    "auto",
+    "How child processes are contained on Linux: auto (a cgroup v2 when writable, else the process tree), "
+    "cgroup or tree.",
+    _containment,
+)
+
 #: Every setting, in the order the docs and ``lifecycle check`` list them.
 SETTINGS: tuple[Setting[Any], ...] = (
     GRACEFUL_TIMEOUT,
@@ -190,6 +214,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     BLOCKED_LOOP_THRESHOLD,
     LOG_FORMAT,
     LOG_LEVEL,
+    PROCESS_CONTAINMENT,
 )
 
 

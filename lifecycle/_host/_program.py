@@ -20,6 +20,7 @@ import structlog
 from lifecycle._core._errors import ConfigurationError, LifecycleError
 from lifecycle._core._escalation import Escalation
 from lifecycle._core._instance import ComponentInstance
+from lifecycle._core._last_resort import run_hard_exit_hooks
 from lifecycle._core._policy import Phase, ShutdownPolicy
 from lifecycle._core._report import ComponentReport, ShutdownReport
 from lifecycle._core._settings import BLOCKED_LOOP_THRESHOLD
@@ -182,6 +183,8 @@ class _Watchdog:
                 _log.critical("component.stubborn", component=stuck.path, stack="".join(stuck.stack()))
             if loop_stack:
                 _log.critical("loop.stack", stack=loop_stack)
+            # Child processes, their cgroups and known descendants: nothing else will stop them now.
+            run_hard_exit_hooks()
             report = _report_now(self._tree)
             _print(str(report))
             if self._on_report is not None:
