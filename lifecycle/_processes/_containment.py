@@ -114,14 +114,17 @@ def cgroup_base() -> Path | None:
         if _cgroup_base is False:
             _cgroup_base = None
             base = _own_cgroup() if _LINUX else None
-            if base is not None and (base / "cgroup.kill").exists():
+            if base is not None:
                 probe = base / f"lifecycle-probe-{os.getpid()}"
                 try:
                     probe.mkdir()
-                    probe.rmdir()
-                    _cgroup_base = base
                 except OSError:
                     pass
+                else:
+                    # cgroup.kill came with Linux 5.14; the root cgroup has none, a child has.
+                    if (probe / "cgroup.kill").exists():
+                        _cgroup_base = base
+                    probe.rmdir()
         return _cgroup_base if isinstance(_cgroup_base, Path) else None
 
 
@@ -281,6 +284,8 @@ class Containment:
             if stat is not None:
                 self.known.setdefault(pid, stat[3])
         self._reap(processes, me)
+        # One that could not be signalled is reported, not waited for.
+        live -= self.escaped
         return sorted(pid for pid in live if pid in processes and processes[pid][0] != "Z")
 
     def _reap(self, processes: Mapping[int, Stat], me: int) -> None:
