@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 from childprocs import (  # noqa: F401 - no_leftover_children is an autouse fixture
     PY,
@@ -72,10 +75,8 @@ def alive(pid: int) -> bool:
         return False
     if state[0] == "Z":
         if state[1] == os.getpid():
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
         return False
     return True
 
@@ -140,8 +141,19 @@ time.sleep(120)
 """
 
 
-async def run_child(code: str, monkeypatch: pytest.MonkeyPatch, survivors: list[int]) -> tuple[object, ...]:
-    """Run *code* as the tree's only child, stop the tree; return the report, logs, the two pids and the time."""
+@attrs.frozen
+class Run:
+    """What a test's tree did: its report, its logs, the two pids the child reported and the stop's duration."""
+
+    report: lifecycle.ShutdownReport
+    logs: list[MutableMapping[str, Any]]
+    first: int
+    second: int
+    took: float
+
+
+async def run_child(code: str, monkeypatch: pytest.MonkeyPatch, survivors: list[int]) -> Run:
+    """Run *code* as the tree's only child and stop the tree."""
     async with open_beacon(monkeypatch) as beacon:
         sup = Supervisor("root", policy=SHORT)
         sup.add(ProcessComponent(script(code), ready=ReadyOnLine("ready")), name="child")
@@ -154,7 +166,7 @@ async def run_child(code: str, monkeypatch: pytest.MonkeyPatch, survivors: list[
                 began = time.monotonic()
                 report = await tree.shutdown()
                 took = time.monotonic() - began
-    return report, logs, first, second, took
+    return Run(report, logs, first, second, took)
 
 
 class TestDetached:
@@ -162,36 +174,38 @@ class TestDetached:
         self, mechanism: str, monkeypatch: pytest.MonkeyPatch, survivors: list[int]
     ) -> None:
         """Problem 1: a grandchild in a session of its own is stopped with its parent, and the stop is clean."""
-        report, logs, child, grandchild, _ = await run_child(SETSID_GRANDCHILD, monkeypatch, survivors)
-        assert not alive(child)
-        assert not alive(grandchild)
+        run = await run_child(SETSID_GRANDCHILD, monkeypatch, survivors)
+        assert not alive(run.first)
+        assert not alive(run.second)
         assert our_children() == {}
-        assert report.ok  # type: ignore[attr-defined]
-        (contained,) = [e for e in logs if e["event"] == "process.contained"]  # type: ignore[attr-defined]
+        assert run.report.ok
+        (contained,) = [e for e in run.logs if e["event"] == "process.contained"]
         assert contained["mechanism"] == mechanism
 
+    @pytest.mark.usefixtures("mechanism")
     async def test_a_double_forked_daemon_is_stopped(
-        self, mechanism: str, monkeypatch: pytest.MonkeyPatch, survivors: list[int]
+        self, monkeypatch: pytest.MonkeyPatch, survivors: list[int]
     ) -> None:
         """Problem 2: a daemon that forked twice and left the session is found and stopped."""
-        report, _, middle, daemon, _ = await run_child(DOUBLE_FORK, monkeypatch, survivors)
-        assert not alive(middle)
-        assert not alive(daemon)
+        run = await run_child(DOUBLE_FORK, monkeypatch, survivors)
+        assert not alive(run.first)  # the middle process
+        assert not alive(run.second)  # the daemon
         assert our_children() == {}
-        assert report.ok  # type: ignore[attr-defined]
+        assert run.report.ok
 
+    @pytest.mark.usefixtures("mechanism")
     async def test_a_stubborn_child_and_grandchild_get_sigkill_at_terminate(
-        self, mechanism: str, monkeypatch: pytest.MonkeyPatch, survivors: list[int]
+        self, monkeypatch: pytest.MonkeyPatch, survivors: list[int]
     ) -> None:
         """Child and setsid grandchild both ignore SIGTERM: both are killed when TERMINATE begins."""
-        report, logs, child, grandchild, took = await run_child(STUBBORN_PAIR, monkeypatch, survivors)
-        assert not alive(child)
-        assert not alive(grandchild)
+        run = await run_child(STUBBORN_PAIR, monkeypatch, survivors)
+        assert not alive(run.first)
+        assert not alive(run.second)
         assert our_children() == {}
-        assert 0.6 <= took < 10
-        signals = [(e["signal"], e["phase"]) for e in logs if e["event"] == "process.signalled"]  # type: ignore[attr-defined]
+        assert 0.6 <= run.took < 10
+        signals = [(e["signal"], e["phase"]) for e in run.logs if e["event"] == "process.signalled"]
         assert signals == [("SIGTERM", "GRACEFUL"), ("SIGKILL", "TERMINATE")]
-        assert report["child"].outcome is Outcome.TERMINATED  # type: ignore[index]
+        assert run.report["child"].outcome is Outcome.TERMINATED
 
 
 class TestEscaped:
@@ -213,7 +227,7 @@ class TestEscaped:
                 await tree.ready()
                 _, grandchild = map(int, (await beacon.receive()).split())
                 denied.append(grandchild)
-                monkeypatch.setattr(_containment.os, "kill", kill)
+                monkeypatch.setattr(os, "kill", kill)
                 try:
                     report = await tree.shutdown()
                 finally:
@@ -266,9 +280,7 @@ def start_program(tmp_path: Path, *, block: bool) -> tuple[subprocess.Popen[byte
     pids = tmp_path / "pids"
     env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
     env.update(PYTHONPATH=str(ROOT), LIFECYCLE_LOG_FORMAT="json", BLOCK="1" if block else "")
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-        [PY, str(program), str(pids)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    proc = subprocess.Popen([PY, str(program), str(pids)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not pids.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
