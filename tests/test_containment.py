@@ -311,3 +311,9 @@ class TestServiceDeath:
         proc.kill()
         proc.communicate(timeout=60)
         assert wait_dead(child, 2)
+        # Its own descendants outlive it, unless a cgroup holds them: the next
+        # service ends them (systemd would end the whole service's cgroup).
+        base = _containment.cgroup_base()
+        if base is not None:
+            assert [folder.name for folder in _containment.remove_stale(base)] == [f"lifecycle-{proc.pid}-0"]
+            assert wait_dead(grandchild, 2)

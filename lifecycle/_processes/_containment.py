@@ -36,6 +36,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, final
@@ -53,6 +54,8 @@ __all__ = [
     "Containment",
     "Mechanism",
     "kill_everything",
+    "parent_death_command",
+    "remove_stale",
     "resolve_program",
     "scan",
 ]
@@ -125,7 +128,36 @@ def cgroup_base() -> Path | None:
                     if (probe / "cgroup.kill").exists():
                         _cgroup_base = base
                     probe.rmdir()
+                    remove_stale(base)
         return _cgroup_base if isinstance(_cgroup_base, Path) else None
+
+
+def remove_stale(base: Path) -> list[Path]:
+    """
+    Kill what is left in the cgroups of services that died without removing them, and remove them.
+
+    A service killed with SIGKILL cannot stop its children's descendants; the
+    next service started with the same cgroup (a restart by systemd, by a
+    container runtime) ends them. Returns the cgroups it removed.
+    """
+    removed = []
+    for folder in base.glob("lifecycle-*-*"):
+        owner = folder.name.split("-")[1]
+        if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            (folder / "cgroup.kill").write_text("1")
+        for _ in range(50):
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                break
+            except OSError:  # still populated for a moment
+                time.sleep(0.01)
+            else:
+                removed.append(folder)
+                break
+    return removed
 
 
 def resolve_program(program: str, env: Mapping[str, str], cwd: str | None) -> str:
@@ -150,6 +182,19 @@ def resolve_program(program: str, env: Mapping[str, str], cwd: str | None) -> st
     if denied is not None:
         raise PermissionError(13, os.strerror(13), str(denied))
     raise FileNotFoundError(2, os.strerror(2), program)
+
+
+def parent_death_command(argv: tuple[str, ...], env: Mapping[str, str], cwd: str | None) -> list[str]:
+    """
+    The argv that starts *argv* with SIGKILL as its parent-death signal (Linux; elsewhere *argv*).
+
+    Raises:
+        OSError: The program cannot be found or executed.
+    """
+    if not _LINUX:  # pragma: no cover - the suite runs on Linux
+        return list(argv)
+    program = resolve_program(argv[0], env, cwd)
+    return [sys.executable, "-I", "-S", _HELPER, str(os.getpid()), "", program, *argv]
 
 
 # A process as /proc shows it: (state, ppid, pgrp, start time in clock ticks).
@@ -237,9 +282,10 @@ class Containment:
         if self.mechanism == "process group":  # pragma: no cover - the suite runs on Linux
             return list(argv)
         env[TOKEN_VARIABLE] = self.token
-        program = resolve_program(argv[0], env, cwd)
-        procs = "" if self.cgroup is None else str(self.cgroup / "cgroup.procs")
-        return [sys.executable, "-I", "-S", _HELPER, str(os.getpid()), procs, program, *argv]
+        command = parent_death_command(argv, env, cwd)
+        if self.cgroup is not None:
+            command[5] = str(self.cgroup / "cgroup.procs")
+        return command
 
     def attach(self, pid: int) -> None:
         """The child has been spawned as *pid*: it is now live."""
@@ -343,3 +389,14 @@ def kill_everything() -> None:  # pragma: no cover - called by the hard exit, te
     for containment in list(_live):
         with contextlib.suppress(Exception):
             containment.kill()
+    # The cgroups empty within milliseconds of cgroup.kill; remove them if they do.
+    for containment in list(_live):
+        for _ in range(25):
+            if containment.cgroup is None:
+                break
+            try:
+                containment.cgroup.rmdir()
+            except OSError:
+                time.sleep(0.004)
+            else:
+                break
