@@ -181,6 +181,8 @@ class TestDetached:
         assert run.report.ok
         (contained,) = [e for e in run.logs if e["event"] == "process.contained"]
         assert contained["mechanism"] == mechanism
+        assert run.report["child"].containment == mechanism
+        assert run.report["child"].to_dict()["containment"] == mechanism
 
     @pytest.mark.usefixtures("mechanism")
     async def test_a_double_forked_daemon_is_stopped(

@@ -24,6 +24,7 @@ from ._errors import ConfigurationError
 
 __all__ = [
     "BLOCKED_LOOP_THRESHOLD",
+    "CONTAINMENT_ID_VARIABLE",
     "FORCEFUL_TIMEOUT",
     "GRACEFUL_TIMEOUT",
     "GRACE_PERIOD",
@@ -203,6 +204,10 @@ PROCESS_CONTAINMENT: Setting[Containment] = Setting(
     "cgroup or tree.",
     _containment,
 )
+
+#: Not a setting: the variable every contained child process gets, holding its
+#: component's containment id (orphans re-parented to the service are told apart by it).
+CONTAINMENT_ID_VARIABLE = "LIFECYCLE_CONTAINMENT_ID"  # noqa: S105 - a variable's name, not a secret
 
 #: Every setting, in the order the docs and ``lifecycle check`` list them.
 SETTINGS: tuple[Setting[Any], ...] = (

@@ -215,6 +215,7 @@ class ProcessComponent:
                     await containment.aclose()
                     raise
                 containment.attach(process.pid)
+                ctx.report_containment(containment.mechanism)
                 ctx.log.info(
                     "process.contained",
                     pid=process.pid,

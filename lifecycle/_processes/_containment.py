@@ -45,7 +45,7 @@ import anyio
 import anyio.to_thread
 
 from lifecycle._core._last_resort import on_hard_exit
-from lifecycle._core._settings import PROCESS_CONTAINMENT
+from lifecycle._core._settings import CONTAINMENT_ID_VARIABLE, PROCESS_CONTAINMENT
 
 from ._probes import wait_for_exit
 
@@ -64,7 +64,7 @@ Mechanism = Literal["cgroup", "tree", "process group"]
 
 #: Set in the environment of every contained child: orphans re-parented to
 #: this process are attributed to their component by it.
-TOKEN_VARIABLE = "LIFECYCLE_CONTAINMENT_ID"  # noqa: S105 - a variable name, not a secret
+TOKEN_VARIABLE = CONTAINMENT_ID_VARIABLE
 
 _LINUX = sys.platform == "linux"
 _HELPER = str(Path(__file__).with_name("_exec_helper.py"))
