@@ -207,7 +207,7 @@ PROCESS_CONTAINMENT: Setting[Containment] = Setting(
 
 #: Not a setting: the variable every contained child process gets, holding its
 #: component's containment id (orphans re-parented to the service are told apart by it).
-CONTAINMENT_ID_VARIABLE = "LIFECYCLE_CONTAINMENT_ID"  # noqa: S105 - a variable's name, not a secret
+CONTAINMENT_ID_VARIABLE = "LIFECYCLE_CONTAINMENT_ID"
 
 #: Every setting, in the order the docs and ``lifecycle check`` list them.
 SETTINGS: tuple[Setting[Any], ...] = (
