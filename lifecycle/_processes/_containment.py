@@ -55,9 +55,11 @@ __all__ = [
     "Mechanism",
     "kill_everything",
     "parent_death_command",
+    "reap_orphan",
     "remove_stale",
     "resolve_program",
     "scan",
+    "start_time",
 ]
 
 Mechanism = Literal["cgroup", "tree", "process group"]
@@ -223,6 +225,51 @@ def scan() -> dict[int, Stat]:
     return found
 
 
+_scan_lock = threading.Lock()
+_last_scan: tuple[float, dict[int, Stat]] = (-1.0, {})
+
+
+def recent_scan() -> dict[int, Stat]:
+    """
+    A scan of /proc that began after this call did: the stops of many children share scans.
+
+    Scans are serialized; one that began while the callers were already
+    waiting serves them all, so a hundred children stopping together cost a
+    few scans, not a hundred.
+    """
+    global _last_scan  # noqa: PLW0603 - shared by every containment of the process
+    asked = time.monotonic()
+    with _scan_lock:
+        taken, processes = _last_scan
+        if taken < asked:
+            taken = time.monotonic()
+            processes = scan()
+            _last_scan = (taken, processes)
+        return processes
+
+
+def start_time(pid: int) -> int | None:
+    """The start time of *pid* in clock ticks since boot (``None`` if it is gone): with the pid, its identity."""
+    stat = _stat(pid) if _LINUX else None
+    return None if stat is None else stat[3]
+
+
+def reap_orphan(pid: int, start: int | None) -> None:
+    """
+    Reap *pid* if it was re-parented to this process and has exited.
+
+    Only the process that started at *start* (a pid is reused once reaped),
+    and only by its own pid: never ``waitpid(-1)``, which would take exit
+    statuses that anyio waits for.
+    """
+    if start is None:
+        return
+    stat = _stat(pid)
+    if stat is not None and stat[0] == "Z" and stat[1] == os.getpid() and stat[3] == start:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
 def _carries(pid: int, token: bytes) -> bool:
     try:
         with open(f"/proc/{pid}/environ", "rb") as file:  # noqa: PTH123 - see scan()
@@ -302,18 +349,39 @@ class Containment:
         """
         if self.mechanism == "process group":  # pragma: no cover - the suite runs on Linux
             return []
-        processes = scan()
         me = os.getpid()
         live: set[int] = set()
         if self.cgroup is not None:
+            # The cgroup's list is exact: no scan of /proc needed, only the pids it names.
             with contextlib.suppress(OSError):
                 live.update(int(p) for p in (self.cgroup / "cgroup.procs").read_text().split())
+            processes = {pid: stat for pid in live | self.known.keys() if (stat := _stat(pid)) is not None}
+            # A process leaves the cgroup's list as its exit begins, before it is a zombie: wait for it too.
+            live.update(pid for pid, start in self.known.items() if processes.get(pid, ("Z", 0, 0, start))[0] != "Z")
+        else:
+            processes = recent_scan()
+            self._descendants(processes, me, live)
+        live.discard(self.root or 0)
+        for pid in live:
+            stat = processes.get(pid)
+            if stat is not None:
+                self.known.setdefault(pid, stat[3])
+        self._reap(processes, me)
+        # One that could not be signalled is reported, not waited for.
+        live -= self.escaped
+        return sorted(pid for pid in live if pid in processes and processes[pid][0] != "Z")
+
+    def _descendants(self, processes: Mapping[int, Stat], me: int, live: set[int]) -> None:
+        """Add to *live* the child's descendants by their parent links, and the orphans carrying its token."""
         children: dict[int, list[int]] = {}
         for pid, (_, ppid, _, _) in processes.items():
             children.setdefault(ppid, []).append(pid)
         token = f"{TOKEN_VARIABLE}={self.token}".encode()
+        roots = {containment.root for containment in list(_live)}
         starts = [pid for pid, start in self.known.items() if processes.get(pid, ("", 0, 0, -1))[3] == start]
-        starts += [pid for pid in children.get(me, ()) if pid not in self.known and _carries(pid, token)]
+        starts += [
+            pid for pid in children.get(me, ()) if pid not in self.known and pid not in roots and _carries(pid, token)
+        ]
         if self.root is not None:
             starts.append(self.root)
             starts += [pid for pid, stat in processes.items() if stat[2] == self.root]
@@ -324,15 +392,6 @@ class Containment:
                 continue
             live.add(pid)
             stack.extend(children.get(pid, ()))
-        live.discard(self.root or 0)
-        for pid in live:
-            stat = processes.get(pid)
-            if stat is not None:
-                self.known.setdefault(pid, stat[3])
-        self._reap(processes, me)
-        # One that could not be signalled is reported, not waited for.
-        live -= self.escaped
-        return sorted(pid for pid in live if pid in processes and processes[pid][0] != "Z")
 
     def _reap(self, processes: Mapping[int, Stat], me: int) -> None:
         for pid, start in list(self.known.items()):
