@@ -29,7 +29,7 @@ from lifecycle import ContainmentError, Outcome, ProcessComponent, ReadyOnLine, 
 from lifecycle._processes import _containment
 from supervisors import Supervisor
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="containment is Linux's")
+pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="containment is Linux's"), pytest.mark.real_time]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = ShutdownPolicy(graceful=0.3, forceful=0.3, terminate=0.3)
