@@ -13,6 +13,7 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import pytest
 from childprocs import (  # noqa: F401 - no_leftover_children is an autouse fixture
@@ -208,6 +209,28 @@ class TestDetached:
         signals = [(e["signal"], e["phase"]) for e in run.logs if e["event"] == "process.signalled"]
         assert signals == [("SIGTERM", "GRACEFUL"), ("SIGKILL", "TERMINATE")]
         assert run.report["child"].outcome is Outcome.TERMINATED
+
+
+class TestParentDeathSignal:
+    @pytest.mark.parametrize("anyio_backend", ["trio"])
+    async def test_a_child_started_under_trio_outlives_the_forking_thread(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Trio forks in a worker thread that ends when idle: the child must not die with that thread."""
+        import trio  # noqa: PLC0415 - only this test needs it
+
+        monkeypatch.setattr(trio._core._thread_cache, "IDLE_TIMEOUT", 0.05)
+        sup = Supervisor("root", policy=SHORT)
+        sup.add(ProcessComponent(["sleep", "60"]), name="child")
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+            (status,) = [c for c in tree.components() if c.path == "root/child"]
+            await anyio.sleep(0.5)  # the worker thread that forked has ended by now
+            (again,) = [c for c in tree.components() if c.path == "root/child"]
+            assert again.restarts == status.restarts == 0
+            report = await tree.shutdown()
+        assert report.ok
+        assert report["child"].outcome is Outcome.GRACEFUL
 
 
 class TestEscaped:

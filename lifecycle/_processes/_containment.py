@@ -44,6 +44,7 @@ from typing import Literal, final
 import anyio
 import anyio.to_thread
 
+from lifecycle._core._backends import spawns_in_worker_thread
 from lifecycle._core._last_resort import on_hard_exit
 from lifecycle._core._settings import CONTAINMENT_ID_VARIABLE, PROCESS_CONTAINMENT
 
@@ -190,13 +191,19 @@ def parent_death_command(argv: tuple[str, ...], env: Mapping[str, str], cwd: str
     """
     The argv that starts *argv* with SIGKILL as its parent-death signal (Linux; elsewhere *argv*).
 
+    Not under Trio, which forks in a worker thread (see ``spawns_in_worker_thread``):
+    there the child gets no parent-death signal.
+
     Raises:
         OSError: The program cannot be found or executed.
     """
     if not _LINUX:  # pragma: no cover - the suite runs on Linux
         return list(argv)
     program = resolve_program(argv[0], env, cwd)
-    return [sys.executable, "-I", "-S", _HELPER, str(os.getpid()), "", program, *argv]
+    # Under Trio the fork happens in a worker thread that ends when idle, and the
+    # signal follows the forking thread: it would kill the child ten seconds later.
+    parent = "" if spawns_in_worker_thread() else str(os.getpid())
+    return [sys.executable, "-I", "-S", _HELPER, parent, "", program, *argv]
 
 
 # A process as /proc shows it: (state, ppid, pgrp, start time in clock ticks).

@@ -1,7 +1,8 @@
 """
 Start a child process that dies with its parent, then become the real program.
 
-Run by path, never imported: ``python -I -S _exec_helper.py PARENT PROCS PROGRAM ARGV0 ARGS...``.
+Run by path, never imported: ``python -I -S _exec_helper.py PARENT PROCS PROGRAM ARGV0 ARGS...``
+(an empty *PARENT*: no parent-death signal).
 It joins the cgroup whose ``cgroup.procs`` file is *PROCS* (when not empty),
 asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), checks
 that *PARENT* is still its parent (the parent may have died before the request
@@ -40,12 +41,13 @@ def main(args: list[str]) -> None:
                 file.write("0")  # "0": the writing process itself
         except OSError as error:
             _fail(f"cannot join the cgroup {os.path.dirname(procs)!r}: {error}")  # noqa: PTH120 - see above
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0) != 0:
-        _fail(f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(ctypes.get_errno())}")
-    if os.getppid() != int(parent):
-        # The parent died before the request took effect: the signal will never come.
-        os.kill(os.getpid(), _SIGKILL)
+    if parent:  # empty: forked by a thread that may end first, so no parent-death signal
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0) != 0:
+            _fail(f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(ctypes.get_errno())}")
+        if os.getppid() != int(parent):
+            # The parent died before the request took effect: the signal will never come.
+            os.kill(os.getpid(), _SIGKILL)
     try:
         os.execv(program, argv)  # noqa: S606 - an argument list, never a shell, by design
     except OSError as error:
