@@ -129,6 +129,20 @@ print("ready", flush=True)
 time.sleep(120)
 """
 
+# A daemon that drops the environment (and the containment id with it); its
+# parent lives a moment before it exits, so only a record made meanwhile finds it.
+HIDDEN_DAEMON = """
+import os, subprocess, sys, time
+code = "import os, time\\nif os.fork() == 0:\\n    os.setsid(); time.sleep(120)\\nelse:\\n    time.sleep(1.0)"
+middle = subprocess.Popen([sys.executable, "-c", code], env={}, start_new_session=True)
+time.sleep(0.5)
+daemon = int(os.popen(f"pgrep -P {middle.pid}").read().split()[0])
+middle.wait()
+beacon(f"{middle.pid} {daemon}")
+print("ready", flush=True)
+time.sleep(120)
+"""
+
 # Child and setsid grandchild both ignore SIGTERM.
 STUBBORN_PAIR = """
 import os, signal, subprocess, sys, time
@@ -209,6 +223,19 @@ class TestDetached:
         signals = [(e["signal"], e["phase"]) for e in run.logs if e["event"] == "process.signalled"]
         assert signals == [("SIGTERM", "GRACEFUL"), ("SIGKILL", "TERMINATE")]
         assert run.report["child"].outcome is Outcome.TERMINATED
+
+
+class TestRecorded:
+    async def test_a_detached_descendant_without_the_id_is_recorded_while_its_parent_lives(
+        self, monkeypatch: pytest.MonkeyPatch, survivors: list[int]
+    ) -> None:
+        """A daemon with an empty environment, whose parent exits later, is known from a record: it is stopped."""
+        monkeypatch.setenv("LIFECYCLE_PROCESS_CONTAINMENT", "tree")
+        monkeypatch.setattr(_containment, "RECORD_INTERVAL", 0.1)
+        run = await run_child(HIDDEN_DAEMON, monkeypatch, survivors)
+        assert not alive(run.second)
+        assert our_children() == {}
+        assert run.report.ok
 
 
 class TestParentDeathSignal:

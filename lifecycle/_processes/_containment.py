@@ -346,16 +346,23 @@ class Containment:
         self.root = pid
         _live.add(self)
         on_hard_exit(kill_everything)
+        if self.mechanism == "tree":
+            _start_recorder()
 
-    def members(self) -> list[int]:
+    def members(self, processes: dict[int, Stat] | None = None) -> list[int]:
         """
         The live descendants of the child (not the child itself), recorded as found.
 
         Blocking (reads /proc): call it in a worker thread. Re-parented
-        descendants that have exited are reaped here.
+        descendants that have exited are reaped here. *processes* is a scan
+        to use instead of a new one (the recorder's).
         """
         if self.mechanism == "process group":  # pragma: no cover - the suite runs on Linux
             return []
+        with _state_lock:  # the recorder thread updates the same records
+            return self._members(processes)
+
+    def _members(self, scanned: dict[int, Stat] | None) -> list[int]:
         me = os.getpid()
         live: set[int] = set()
         if self.cgroup is not None:
@@ -366,7 +373,7 @@ class Containment:
             # A process leaves the cgroup's list as its exit begins, before it is a zombie: wait for it too.
             live.update(pid for pid, start in self.known.items() if processes.get(pid, ("Z", 0, 0, start))[0] != "Z")
         else:
-            processes = recent_scan()
+            processes = recent_scan() if scanned is None else scanned
             self._descendants(processes, me, live)
         live.discard(self.root or 0)
         for pid in live:
@@ -448,6 +455,37 @@ class Containment:
                     break
                 except OSError:  # still populated for a moment after the last exit
                     await anyio.sleep(0.02)
+
+
+# How often the descendants of children contained by their tree are recorded
+# while they run, so that one whose parent exits later is still known.
+RECORD_INTERVAL = 1.0
+_state_lock = threading.RLock()
+_recorder: threading.Thread | None = None
+
+
+def _start_recorder() -> None:
+    global _recorder  # noqa: PLW0603 - one recorder for the whole process
+    with _lock:
+        if _recorder is None:
+            _recorder = threading.Thread(target=_record, name="lifecycle-process-recorder", daemon=True)
+            _recorder.start()
+
+
+def _record() -> None:
+    """Record the descendants of every child contained by its tree, every RECORD_INTERVAL, while there are any."""
+    global _recorder  # noqa: PLW0603 - see _start_recorder
+    while True:
+        time.sleep(RECORD_INTERVAL)
+        with _lock:
+            watched = [c for c in list(_live) if c.mechanism == "tree"]
+            if not watched:
+                _recorder = None
+                return
+        processes = recent_scan()
+        for containment in watched:
+            with contextlib.suppress(Exception):  # a record is a best effort; the stop scans again
+                containment.members(processes)
 
 
 def kill_everything() -> None:  # pragma: no cover - called by the hard exit, tested in a subprocess
