@@ -83,6 +83,7 @@ if typing.TYPE_CHECKING:
     from ._processes._commands import CommandTimeoutError as CommandTimeoutError
     from ._processes._commands import run_command as run_command
     from ._processes._component import ProcessComponent as ProcessComponent
+    from ._processes._errors import ContainmentError as ContainmentError
     from ._processes._errors import ProcessExitedError as ProcessExitedError
     from ._processes._errors import ReadinessTimeoutError as ReadinessTimeoutError
     from ._processes._probes import ReadyOnLine as ReadyOnLine
@@ -101,6 +102,7 @@ _LAZY = {
     "HealthServer": "lifecycle._integrations._health",
     "InstanceLock": "lifecycle._integrations._instance_lock",
     "LifespanMiddleware": "lifecycle._integrations._asgi",
+    "ContainmentError": "lifecycle._processes._errors",
     "ProcessComponent": "lifecycle._processes._component",
     "ProcessExitedError": "lifecycle._processes._errors",
     "ReadinessTimeoutError": "lifecycle._processes._errors",
@@ -128,6 +130,7 @@ __all__ = [
     "ComponentSpec",
     "ComponentStatus",
     "ConfigurationError",
+    "ContainmentError",
     "Context",
     "EnvironScope",
     "ExitCode",

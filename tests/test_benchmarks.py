@@ -243,3 +243,17 @@ class TestRunAll:
         assert not peers.exists()
         (peers / "triotp").mkdir(parents=True)
         assert run_all.triotp_path(install=False) == peers
+
+
+class TestBenchProcesses:
+    def test_tiny_run_prints_the_ratio_table(self) -> None:
+        """A tiny run exits 0 and prints raw and lifecycle timings with their ratio for each metric."""
+        result = run_bench("--n", "3", "--rounds", "1", script=ROOT / "benchmarks" / "bench_processes.py")
+
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "| backend | metric | raw anyio | lifecycle | lifecycle/raw |" in out
+        assert "containment: " in out
+        for metric in ("spawn to ready, one (ms)", "stop to reaped, one (ms)", "3 stopping together (ms)"):
+            assert f"| asyncio | {metric} |" in out
+            assert f"| trio | {metric} |" in out

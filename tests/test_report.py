@@ -212,6 +212,7 @@ class TestToDict:
             "earlier_errors": [],
             "cut_off": False,
             "handled": False,
+            "containment": None,
         }
 
     def test_task_errors_are_listed(self) -> None:

@@ -36,7 +36,7 @@ class Context:
         path: Its path in the tree (``root/api``).
     """
 
-    __slots__ = ("_children", "_instance", "_log", "_stopping", "name", "path")
+    __slots__ = ("_children", "_containment", "_instance", "_log", "_stopping", "name", "path")
 
     def __init__(self, instance: ComponentInstance) -> None:
         self._instance = instance
@@ -46,6 +46,8 @@ class Context:
         self._log: structlog.typing.FilteringBoundLogger | None = None
         # What this component publishes about its children (a supervisor); see _observe.
         self._children: ChildStatuses | None = None
+        # How its child processes are contained (report_containment).
+        self._containment: str | None = None
 
     def ready(self, value: object = None) -> None:
         """
@@ -180,6 +182,19 @@ class Context:
         tree's :class:`ShutdownReport`.
         """
         self._instance._children_reports += tuple(reports)
+
+    def report_containment(self, mechanism: str) -> None:
+        """
+        Record how this component's child processes are contained (low-level).
+
+        It becomes :attr:`ComponentReport.containment
+        <lifecycle.ComponentReport.containment>`. :class:`~lifecycle.ProcessComponent`
+        calls it for each child it spawns (``"cgroup"``, ``"tree"`` or
+        ``"process group"``). Not a checkpoint.
+
+        .. versionadded:: 0.2
+        """
+        self._containment = mechanism
 
     def publish_children(self, children: ChildStatuses) -> None:
         """

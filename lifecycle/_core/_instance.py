@@ -200,8 +200,7 @@ class ComponentInstance:
         self._done = False
         self._cut_off = False
         self._self_stopped = False
-        # Tuples, not lists: most stay empty, and a shared () costs no allocation
-        # (ten thousand components are ten thousand of each).
+        # Tuples, not lists: most stay empty, and a shared () costs no allocation.
         self._errors: tuple[tuple[Stage, BaseException], ...] = ()
         self._task_errors: tuple[BaseException, ...] = ()
         self._children_reports: tuple[ComponentReport, ...] = ()
@@ -417,6 +416,7 @@ class ComponentInstance:
             children=self._children_reports,
             cut_off=self._cut_off,
             phase_ends=None if escalation is None else escalation.ends,
+            containment=None if self._ctx is None else self._ctx._containment,
         )
 
     def failures(self) -> list[BaseException]:

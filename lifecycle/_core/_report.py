@@ -100,6 +100,14 @@ class ComponentReport:
             or a failed run whose restart was still waiting when the tree
             stopped. Its outcome stays ``FAILED`` and its error is kept, but it
             does not make the stop fail (:attr:`ShutdownReport.failures`).
+
+        containment: How its child processes were contained, for a
+            :class:`~lifecycle.ProcessComponent`: ``"cgroup"`` (a cgroup v2 of
+            its own), ``"tree"`` (the process tree, as a child subreaper) or
+            ``"process group"`` (outside Linux); ``None`` for a component
+            without child processes. See :doc:`processes`.
+
+            .. versionadded:: 0.2
     """
 
     name: str
@@ -120,6 +128,7 @@ class ComponentReport:
     earlier_errors: tuple[BaseException, ...] = ()
     cut_off: bool = False
     handled: bool = False
+    containment: str | None = None
 
     @property
     def start_duration(self) -> float | None:
@@ -170,6 +179,7 @@ class ComponentReport:
             "earlier_errors": [_error_dict(e) for e in self.earlier_errors],
             "cut_off": self.cut_off,
             "handled": self.handled,
+            "containment": self.containment,
         }
 
 

@@ -24,11 +24,13 @@ from ._errors import ConfigurationError
 
 __all__ = [
     "BLOCKED_LOOP_THRESHOLD",
+    "CONTAINMENT_ID_VARIABLE",
     "FORCEFUL_TIMEOUT",
     "GRACEFUL_TIMEOUT",
     "GRACE_PERIOD",
     "LOG_FORMAT",
     "LOG_LEVEL",
+    "PROCESS_CONTAINMENT",
     "SETTINGS",
     "STARTUP_PROGRESS_INTERVAL",
     "TERMINATE_TIMEOUT",
@@ -180,6 +182,33 @@ LOG_LEVEL: Setting[int] = Setting(
     lambda value: logging.getLevelName(value).lower(),
 )
 
+Containment = Literal["auto", "cgroup", "tree"]
+
+
+def _containment(variable: str, raw: str) -> Containment:
+    value = raw.lower()
+    if value == "auto":
+        return "auto"
+    if value == "cgroup":
+        return "cgroup"
+    if value == "tree":
+        return "tree"
+    msg = f"Environment variable {variable}={value!r} is not valid: use 'auto', 'cgroup' or 'tree'."
+    raise ConfigurationError(msg)
+
+
+PROCESS_CONTAINMENT: Setting[Containment] = Setting(
+    "LIFECYCLE_PROCESS_CONTAINMENT",
+    "auto",
+    "How child processes are contained on Linux: auto (a cgroup v2 when writable, else the process tree), "
+    "cgroup or tree.",
+    _containment,
+)
+
+#: Not a setting: the variable every contained child process gets, holding its
+#: component's containment id (orphans re-parented to the service are told apart by it).
+CONTAINMENT_ID_VARIABLE = "LIFECYCLE_CONTAINMENT_ID"
+
 #: Every setting, in the order the docs and ``lifecycle check`` list them.
 SETTINGS: tuple[Setting[Any], ...] = (
     GRACEFUL_TIMEOUT,
@@ -190,6 +219,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     BLOCKED_LOOP_THRESHOLD,
     LOG_FORMAT,
     LOG_LEVEL,
+    PROCESS_CONTAINMENT,
 )
 
 

@@ -7,7 +7,6 @@ import contextlib
 import math
 import os
 import queue
-import signal
 import sys
 import threading
 import time
@@ -22,6 +21,7 @@ import structlog
 
 from lifecycle._core._backends import Scheduler, current_scheduler
 from lifecycle._core._escalation import Escalation
+from lifecycle._core._last_resort import run_hard_exit_hooks
 from lifecycle._core._policy import Phase, ShutdownPolicy
 from lifecycle._core._report import ComponentReport, ShutdownReport
 from lifecycle._core._report_error import report_error
@@ -446,7 +446,8 @@ class Watchdog:
                 _log.critical("component.stubborn", component=stuck.path, stack="".join(stuck.stack()))
             if loop_stack:
                 _log.critical("loop.stack", stack=loop_stack, **blocked_in(frame))
-            _kill_process_groups(live)
+            # Child processes, their cgroups and known descendants: nothing else will stop them now.
+            run_hard_exit_hooks()
             if tree is not None:
                 report = _retrying(lambda: self._report_now(tree, now))
                 print_err(str(report))
@@ -465,22 +466,6 @@ def _quietly(log: Callable[[], object]) -> None:
     # Nowhere left to report a failure to; the signal still acts.
     with contextlib.suppress(Exception):
         log()
-
-
-def _kill_process_groups(live: list[ComponentInstance]) -> None:  # pragma: no cover - called by the hard exit
-    """SIGKILL the process group of every child process still running: nothing else will stop it now."""
-    processes = sys.modules.get("lifecycle._processes._component")
-    if processes is None:
-        return  # process management was never imported: no child process to kill
-    process_component = processes.ProcessComponent
-    for instance in live:
-        pid = instance.value
-        if isinstance(instance.spec.target, process_component) and instance.ready and isinstance(pid, int):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                continue  # gone already
-            _log.critical("process.killed", component=instance.path, pid=pid, signal="SIGKILL")
 
 
 def _retrying(read: Callable[[], T]) -> T:  # pragma: no cover - called by the hard exit

@@ -17,6 +17,7 @@ import attrs
 from lifecycle._core._errors import LifecycleError
 
 from ._child_env import child_environment
+from ._containment import parent_death_command
 from ._probes import check_timeout
 from ._process_groups import check_argv, reap_and_sweep, signal_group
 
@@ -153,14 +154,15 @@ async def run_command(
     """
     command = check_argv(argv, "run_command()")
     limit = check_timeout(timeout)
+    environment = child_environment(env)
     with anyio.CancelScope(shield=True):
         process = await anyio.open_process(
-            command,
+            parent_death_command(command, environment, None if cwd is None else os.fspath(cwd)),
             stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
-            env=child_environment(env),
+            env=environment,
             start_new_session=True,
         )
     stdout, stderr = bytearray(), bytearray()

@@ -16,6 +16,7 @@ from lifecycle._core._context import Context
 from lifecycle._core._validation import Option
 
 from ._child_env import child_environment
+from ._containment import Containment
 from ._notify_listener import NotifyListener, open_notify_listener
 from ._probes import (
     ReadyOnLine,
@@ -197,18 +198,34 @@ class ProcessComponent:
             if isinstance(self.ready, ReadyOnNotify):
                 listener = await stack.enter_async_context(open_notify_listener())
             env = self._environment(listener)
+            containment = Containment.create(ctx.name)
             # Shielded from here on: once spawned, the child is reaped whatever happens.
             with anyio.CancelScope(shield=True):
-                process = await anyio.open_process(
-                    self.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    cwd=self.cwd,
-                    env=env,
-                    start_new_session=True,
+                try:
+                    process = await anyio.open_process(
+                        containment.command(self.argv, env, self.cwd),
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        cwd=self.cwd,
+                        env=env,
+                        start_new_session=True,
+                    )
+                except BaseException:
+                    await containment.aclose()
+                    raise
+                containment.attach(process.pid)
+                ctx.report_containment(containment.mechanism)
+                ctx.log.info(
+                    "process.contained",
+                    pid=process.pid,
+                    mechanism=containment.mechanism,
+                    cgroup=None if containment.cgroup is None else str(containment.cgroup),
                 )
-                error = await SpawnedProcess(self, process, ctx.log, listener).supervise(ctx)
+                try:
+                    error = await SpawnedProcess(self, process, ctx.log, listener, containment).supervise(ctx)
+                finally:
+                    await containment.aclose()
         if error is not None:
             raise error
 

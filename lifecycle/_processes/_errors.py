@@ -158,3 +158,51 @@ def _exited(
     last_lines: tuple[str, ...],
 ) -> ProcessExitedError:
     return ProcessExitedError(argv, pid, returncode, ready=ready, last_lines=last_lines)
+
+
+class ContainmentError(LifecycleError):
+    """
+    A descendant of a child process could not be stopped: it escaped its containment.
+
+    The stop of a :class:`ProcessComponent` found processes it started that
+    it was not allowed to signal (a set-user-ID program, a process that
+    changed its credentials), so they may still run. The component's stop
+    fails with this error, so its report says so and the report is not
+    :attr:`~lifecycle.ShutdownReport.ok`.
+
+    Args:
+        argv: The child's argument list.
+
+        pid: The child's process id.
+
+        pids: The descendants that could not be signalled.
+
+        mechanism: How the child was contained: ``"cgroup"``, ``"tree"`` or
+            ``"process group"``.
+
+    Attributes:
+        argv: The child's argument list.
+
+        pid: The child's process id.
+
+        pids: The descendants that could not be signalled.
+
+        mechanism: How the child was contained.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, argv: Sequence[str], pid: int, pids: Sequence[int], mechanism: str) -> None:
+        self.argv = tuple(argv)
+        self.pid = pid
+        self.pids = tuple(pids)
+        self.mechanism = mechanism
+        what = (
+            f"process {program_name(self.argv)!r} (pid {pid}) left processes that could not be stopped "
+            f"(pids {', '.join(map(str, self.pids))}; containment: {mechanism}): they were not ours to "
+            "signal and may still run."
+        )
+        super().__init__(what)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.argv, self.pid, self.pids, self.mechanism))

@@ -9,6 +9,7 @@ all, and killing the group after the child exits leaves no orphan behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -22,6 +23,7 @@ import anyio.to_thread
 from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._validation import Option
 
+from ._containment import reap_orphan, start_time
 from ._probes import wait_for_exit
 
 __all__ = ["check_argv", "program_name", "reap_and_sweep", "signal_group", "sweep_group", "wait_group_empty"]
@@ -73,8 +75,9 @@ def signal_group(pgid: int, sig: int) -> bool:
 
 
 def _members(pgid: int) -> list[int]:
-    """The live (not zombie) processes of the group, from /proc; ``[]`` where there is no /proc."""
+    """The live (not zombie) processes of the group, from /proc; ``[]`` where there is no /proc; reaps our orphans."""
     found: list[int] = []
+    me = os.getpid()
     try:
         entries = os.listdir("/proc")  # noqa: PTH208 - names only, in the hot loop of a scan
     except OSError:  # pragma: no cover - every Linux has /proc
@@ -89,8 +92,15 @@ def _members(pgid: int) -> list[int]:
             continue  # exited while we looked
         # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if fields[0] != b"Z" and int(fields[2]) == pgid:
+        if int(fields[2]) != pgid:
+            continue
+        if fields[0] != b"Z":
             found.append(int(entry))
+        elif int(fields[1]) == me and int(entry) != pgid:
+            # A member re-parented to this process (a child subreaper) when its
+            # leader died: ours to reap, by its own pid. The leader is anyio's.
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(int(entry), os.WNOHANG)
     return found
 
 
@@ -116,11 +126,14 @@ async def sweep_group(pgid: int) -> list[int]:
     else:  # pragma: no cover - the suite runs on Linux
         survivors, dying = [], []
         signal_group(pgid, signal.SIGKILL)
+    starts = {pid: start_time(pid) for pid in dying}
     for pid in dying:
         try:
             await wait_for_exit(pid, timeout=SWEEP_WAIT)
         except TimeoutError:  # pragma: no cover - needs a process stuck in the kernel
             continue
+        # Re-parented to this process (a child subreaper) once its leader died: ours to reap.
+        reap_orphan(pid, starts[pid])
     return survivors
 
 
@@ -136,8 +149,10 @@ async def wait_group_empty(pgid: int) -> None:
         signal_group(pgid, signal.SIGKILL)
         return
     while members := await anyio.to_thread.run_sync(_members, pgid):
+        starts = {pid: start_time(pid) for pid in members}
         for pid in members:
             await wait_for_exit(pid)
+            reap_orphan(pid, starts[pid])
 
 
 async def reap_and_sweep(process: anyio.abc.Process) -> tuple[int, list[int]]:

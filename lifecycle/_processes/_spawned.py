@@ -11,16 +11,18 @@ from typing import TYPE_CHECKING, Any, Literal, final
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 import structlog
 
 from lifecycle._core._context import Context
 from lifecycle._core._escalation import Escalation
 from lifecycle._core._policy import Phase
 
-from ._errors import ProcessExitedError, ReadinessTimeoutError, describe_exit
+from ._containment import Containment
+from ._errors import ContainmentError, ProcessExitedError, ReadinessTimeoutError, describe_exit
 from ._notify_listener import NotifyListener
 from ._probes import Readiness, ReadyOnLine, ReadyOnPort, ReadyOnSocket, wait_for_exit, wait_for_port, wait_for_socket
-from ._process_groups import signal_group, sweep_group, wait_group_empty
+from ._process_groups import SWEEP_WAIT, signal_group, sweep_group, wait_group_empty
 
 if TYPE_CHECKING:
     from ._component import ProcessComponent
@@ -48,8 +50,10 @@ class SpawnedProcess:
         process: anyio.abc.Process,
         log: structlog.typing.FilteringBoundLogger,
         listener: NotifyListener | None,
+        containment: Containment,
     ) -> None:
         self.component = component
+        self.containment = containment
         self.process = process
         self.pid = process.pid
         self.log = log
@@ -92,6 +96,11 @@ class SpawnedProcess:
                 await self.pumps_done.wait()
             tg.cancel_scope.cancel()
         await self.process.aclose()
+        escaped = sorted(self.containment.escaped)
+        if escaped:
+            self.log.error("process.escaped", pid=self.pid, pids=escaped, mechanism=self.containment.mechanism)
+            if error is None:
+                error = ContainmentError(self.component.argv, self.pid, escaped, self.containment.mechanism)
         return error
 
     async def _cancel_on_stop(self, ctx: Context) -> None:
@@ -171,7 +180,7 @@ class SpawnedProcess:
                 if sig not in sent and signal.SIGKILL not in sent:
                     sent.append(sig)
                     self.log.info("process.signalled", pid=self.pid, signal=sig.name, phase=phase.name)
-                    signal_group(self.pid, sig)
+                    await self._signal_all(sig)
                 end = math.inf if phase is Phase.TERMINATE else escalation.end(phase)
                 waiting = anyio.CancelScope(deadline=end)
                 with waiting:
@@ -179,11 +188,37 @@ class SpawnedProcess:
         finally:
             escalation.unsubscribe(self)
 
+    async def _signal_all(self, sig: signal.Signals) -> None:
+        """Send *sig* to the child's group and to every descendant found."""
+        containment = self.containment
+        if containment.mechanism == "process group":  # pragma: no cover - the suite runs on Linux
+            signal_group(self.pid, sig)
+        elif sig is signal.SIGKILL:
+            await anyio.to_thread.run_sync(containment.kill)
+        else:
+            members = await anyio.to_thread.run_sync(containment.members)
+            containment.signal(sig, members)
+
+    async def _sweep(self) -> list[int]:
+        """SIGKILL whatever the child left running, and wait until it is dead."""
+        if self.containment.mechanism == "process group":  # pragma: no cover - the suite runs on Linux
+            return await sweep_group(self.pid)
+        survivors = await anyio.to_thread.run_sync(self.containment.kill)
+        with anyio.move_on_after(SWEEP_WAIT):
+            await self.containment.wait_empty()
+        return survivors
+
+    async def _wait_empty(self) -> None:
+        if self.containment.mechanism == "process group":  # pragma: no cover - the suite runs on Linux
+            await wait_group_empty(self.pid)
+        else:
+            await self.containment.wait_empty()
+
     async def _watch(self) -> None:
         await wait_for_exit(self.pid)  # exited, not reaped yet where the backend allows
         if not self.stopping:
             # It exited on its own: what it started dies with it, now.
-            survivors = await sweep_group(self.pid)
+            survivors = await self._sweep()
             if survivors:
                 self.log.warning("process.group_killed", pid=self.pid, pids=survivors)
         returncode = self.returncode = await self.process.wait()
@@ -191,7 +226,7 @@ class SpawnedProcess:
         self.exited.set()
         # During a stop the rest of the group gets the same phases as the child:
         # the stop is over when the last of them has exited.
-        await wait_group_empty(self.pid)
+        await self._wait_empty()
         self.gone.set()
 
     async def _pump(self, stream: anyio.abc.ByteReceiveStream, name: str) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "current_primitives",
     "current_scheduler",
     "install_loop_exception_handler",
+    "spawns_in_worker_thread",
 ]
 
 
@@ -39,6 +40,18 @@ def _running_trio() -> bool:
         return sniffio.current_async_library() == "trio"
     except sniffio.AsyncLibraryNotFoundError:  # pragma: no cover - only called inside a loop
         return False
+
+
+def spawns_in_worker_thread() -> bool:
+    """
+    Whether ``anyio.open_process`` forks in a worker thread that may end before the child does.
+
+    Trio starts child processes in a thread of its cache, which ends after ten
+    idle seconds; asyncio and uvloop fork in the event loop's thread. Linux
+    sends a parent-death signal when the *thread* that forked ends, so only a
+    child forked by a lasting thread may have one.
+    """
+    return _running_trio()
 
 
 def current_scheduler() -> Scheduler:
