@@ -43,12 +43,15 @@ from typing import Literal, final
 
 import anyio
 import anyio.to_thread
+import structlog
 
 from lifecycle._core._backends import spawns_in_worker_thread
 from lifecycle._core._last_resort import on_hard_exit
 from lifecycle._core._settings import CONTAINMENT_ID_VARIABLE, PROCESS_CONTAINMENT
 
 from ._probes import wait_for_exit
+
+_log = structlog.get_logger("lifecycle")
 
 __all__ = [
     "TOKEN_VARIABLE",
@@ -493,6 +496,13 @@ def kill_everything() -> None:  # pragma: no cover - called by the hard exit, te
     for containment in list(_live):
         with contextlib.suppress(Exception):
             containment.kill()
+            _log.critical(
+                "process.killed",
+                component=containment.name,
+                pid=containment.root,
+                signal="SIGKILL",
+                mechanism=containment.mechanism,
+            )
     # The cgroups empty within milliseconds of cgroup.kill; remove them if they do.
     for containment in list(_live):
         for _ in range(25):
