@@ -67,13 +67,14 @@ def _open_lock_file(path: Path) -> int:
         raise
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-            what = "a hard link to another file" if stat.S_ISREG(info.st_mode) else "not a regular file"
-            msg = f"The lock file {str(path)!r} is {what}; InstanceLock refuses it: remove it or choose another path."
-            raise ConfigurationError(msg)
     except BaseException:
         os.close(fd)
         raise
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        what = "a hard link to another file" if stat.S_ISREG(info.st_mode) else "not a regular file"
+        msg = f"The lock file {str(path)!r} is {what}; InstanceLock refuses it: remove it or choose another path."
+        raise ConfigurationError(msg)
     return fd
 
 
