@@ -15,13 +15,13 @@ from typing import Literal, final
 
 import anyio
 import attrs
-import structlog
 
 from lifecycle._core._errors import ConfigurationError, LifecycleError
 from lifecycle._core._escalation import Escalation
 from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._policy import Phase, ShutdownPolicy
 from lifecycle._core._report import ComponentReport, ShutdownReport
+from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._settings import BLOCKED_LOOP_THRESHOLD
 from lifecycle._core._states import StopReason
 from lifecycle._core._validation import Option
@@ -34,7 +34,7 @@ from ._unhandled_errors import routing_unhandled_errors
 
 __all__ = ["ExitCode", "execute", "run"]
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 
 class ExitCode(enum.IntEnum):
