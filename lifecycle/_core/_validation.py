@@ -23,7 +23,7 @@ import attrs
 
 from ._errors import ConfigurationError
 
-__all__ = ["Option", "is_seconds", "unprintable"]
+__all__ = ["Option", "escape_unprintable", "is_seconds", "unprintable"]
 
 T = TypeVar("T")
 
@@ -63,6 +63,20 @@ def unprintable(text: str) -> str | None:
         if not char.isprintable():
             return char
     return None
+
+
+def escape_unprintable(text: str, *, keep: str = "") -> str:
+    """
+    Return *text* with every unprintable character but those in *keep* written as its Python escape.
+
+    For text a user controls (names, error messages, log values) printed to
+    a terminal or a line-oriented log: a newline cannot forge a line, an
+    escape sequence cannot rewrite the screen. Printable text is returned as
+    it is, at the cost of one :meth:`str.isprintable`.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or char in keep else repr(char)[1:-1] for char in text)
 
 
 @final
