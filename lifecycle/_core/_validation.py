@@ -200,8 +200,8 @@ class Option:
 
             expected: How the error describes a good value.
 
-            printable: Refuse control and other unprintable characters too (see
-                :func:`unprintable`): for names that are shown in logs and output.
+            printable: Refuse control and other unprintable characters too
+                (:meth:`str.isprintable`): for names shown in logs and output.
         """
         return cls(
             expected,
