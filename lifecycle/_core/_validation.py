@@ -201,7 +201,7 @@ class Option:
             expected: How the error describes a good value.
 
             printable: Refuse control and other unprintable characters too
-                (:meth:`str.isprintable`): for names shown in logs and output.
+                (``str.isprintable()``): for names shown in logs and output.
         """
         return cls(
             expected,
