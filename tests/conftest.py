@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio.testing
+from hypothesis import settings
 
 _BACKENDS = [
     pytest.param("asyncio", id="asyncio"),
@@ -17,6 +18,11 @@ _BACKENDS = [
     ),
     pytest.param("trio", id="trio"),
 ]
+
+# The profile scripts/check.py runs with (`--hypothesis-profile=ci`, with a fixed and printed
+# `--hypothesis-seed`): no example database, so a run depends only on the code and the seed, and no
+# deadline, so a slow or loaded machine cannot fail a test by its speed; a failure prints its blob.
+settings.register_profile("ci", database=None, deadline=None, print_blob=True)
 
 
 @pytest.fixture(params=_BACKENDS)

@@ -79,6 +79,7 @@ lifecycle.run(tree, backend=backend, backend_options={"use_uvloop": True} if loo
 """
 
 
+@pytest.mark.real_time
 @pytest.mark.parametrize("backend", ["asyncio", "asyncio+uvloop", "trio"])
 def test_a_blocking_task_is_named_with_its_stack(tmp_path: Path, backend: str) -> None:
     """A time.sleep in a spawned task is logged with its stack, its component and its task, on every backend."""

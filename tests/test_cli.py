@@ -194,6 +194,7 @@ class TestRunWithSignals:
         assert "signal (SIGTERM received)" in err
         assert "Traceback" not in err
 
+    @pytest.mark.real_time
     @pytest.mark.parametrize("backend", BACKENDS)
     def test_second_sigint_cuts_a_slow_graceful_drain(self, app: Path, backend: str) -> None:
         """SIGINT starts a graceful stop; a second SIGINT cuts the 60 s drain short at once."""
@@ -216,6 +217,7 @@ class TestRunWithSignals:
         [("stubborn", "time.sleep(60)"), ("swallow", "await anyio.sleep(0.05)")],
         ids=["blocks-the-loop", "swallows-cancellation"],
     )
+    @pytest.mark.real_time
     def test_stubborn_component_ends_in_a_hard_exit_with_its_stack(
         self,
         app: Path,

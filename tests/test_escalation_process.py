@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 
 
+@pytest.mark.real_time
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_three_ctrl_c_cut_every_scope_at_once(backend: str, tmp_path: Path) -> None:
@@ -117,6 +118,7 @@ def nested_tree() -> Supervisor:
     return root
 
 
+@pytest.mark.real_time
 async def test_supervisors_waiting_for_their_children_are_never_stubborn() -> None:
     """
     Issue 15, problem 2: cleanups cut off as TERMINATE begins never make a supervisor stubborn.

@@ -251,6 +251,7 @@ class TestBlockedLoop:
             "trio",
         ],
     )
+    @pytest.mark.real_time
     def test_a_blocking_call_is_logged_with_its_stack(self, tmp_path: Path, backend: str) -> None:
         """A call that holds the loop past the threshold is logged with its stack, and its end too."""
         script = tmp_path / "blocking.py"

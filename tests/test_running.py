@@ -109,9 +109,10 @@ class TestHandle:
     async def test_host_cancellation_stops_the_tree_in_order(self) -> None:
         """Cancelling the code around running() stops the tree in order, then the cancellation propagates."""
         rec = Recorder()
-        with anyio.move_on_after(0.01) as scope:
+        with anyio.CancelScope() as scope:
             async with lifecycle.running(tree_of(rec, "a", "b")) as tree:
                 await tree.ready()
+                scope.cancel()  # once ready, not after a fixed time: a slow start would be cut short
                 await anyio.sleep_forever()
         assert scope.cancelled_caught
         assert rec.names("stop") == ["b", "a"]
