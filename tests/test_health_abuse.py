@@ -19,7 +19,10 @@ import lifecycle
 from lifecycle import HealthServer, Priority
 from supervisors import Supervisor
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_NOFILE and the flood are tested on Linux")
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_NOFILE and the flood are tested on Linux"),
+    pytest.mark.real_time,
+]
 
 CHILD = textwrap.dedent(
     """

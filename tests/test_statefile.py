@@ -162,6 +162,7 @@ class TestHardening:
             async with lifecycle.running(sup) as tree:
                 await tree.ready()
 
+    @pytest.mark.real_time
     async def test_restarts_leave_one_last_write(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """A state component restarted after failed writes subscribes once to the report: one last write."""
         path = tmp_path / "state.json"
