@@ -173,11 +173,15 @@ class ComponentSpec:
 
             name: The component's name; defaults to the function's ``__name__``,
                 or for an object to its ``name`` attribute if it is a string, else
-                its class name.
+                its class name. Printable characters only, without ``/``: a
+                newline, NUL, escape or other control character is refused, so
+                a name cannot forge a line of the logs.
 
             depends_on: Further dependencies whose values are not injected.
 
-            priority: How important the component is.
+            priority: How important the component is: a
+                :class:`~lifecycle.Priority`, or a plain ``int`` from 0 to 4
+                (not a ``bool``, not a ``float``).
 
             main: Whether the component is the program's job.
 
