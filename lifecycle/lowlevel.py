@@ -17,6 +17,7 @@ from ._core._failures import flatten_failures as flatten_failures
 from ._core._instance import ComponentInstance as ComponentInstance
 from ._core._instance import current_instance as current_instance
 from ._core._observe import status_of as status_of
+from ._core._safe_logging import safe_logger as safe_logger
 from ._core._stop import stop_instances as stop_instances
 from ._core._validation import Option as Option
 
@@ -28,6 +29,7 @@ __all__ = [
     "current_instance",
     "failure_group",
     "flatten_failures",
+    "safe_logger",
     "status_of",
     "stop_instances",
 ]

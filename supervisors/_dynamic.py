@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import anyio
-import structlog
 
 from lifecycle import ComponentReport, ConfigurationError, Priority, StoppedError, UsageError
-from lifecycle.lowlevel import current_instance, failure_group
+from lifecycle.lowlevel import current_instance, failure_group, safe_logger
 
 from ._child import Child, Declaration
 from ._engine import Engine
@@ -16,7 +15,7 @@ from ._graph import _unknown_dependency_message
 
 __all__ = ["DynamicChildren"]
 
-_log = structlog.get_logger("supervisors")
+_log = safe_logger("supervisors")
 
 
 class DynamicChildren(Engine):

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 import attrs
-import structlog
 
 from lifecycle import ComponentReport, ComponentStatus, Context, State
-from lifecycle.lowlevel import ComponentInstance, Escalation, current_instance, status_of, stop_instances
+from lifecycle.lowlevel import ComponentInstance, Escalation, current_instance, safe_logger, status_of, stop_instances
 
 from ._child import Child, Declaration, exit_key, waves_of, with_dependents
 from ._errors import GaveUpError
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine"]
 
-_log = structlog.get_logger("supervisors")
+_log = safe_logger("supervisors")
 
 # Waves larger than this are logged with their size only.
 _LOGGED_NAMES = 20

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import final
 
 import anyio
-import structlog
 
-from lifecycle.lowlevel import ComponentInstance
+from lifecycle.lowlevel import ComponentInstance, safe_logger
 
 from ._child import Child, with_dependents
 from ._dynamic import DynamicChildren
@@ -17,7 +16,7 @@ from ._strategy import AutoShutdown, Restart, Strategy
 
 __all__ = ["Supervision"]
 
-_log = structlog.get_logger("supervisors")
+_log = safe_logger("supervisors")
 
 
 @final

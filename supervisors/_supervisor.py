@@ -23,7 +23,7 @@ __all__ = ["Supervisor"]
 F = TypeVar("F", bound=Callable[..., object])
 T = TypeVar("T")
 
-_NAME = Option.text(forbidden="/")
+_NAME = Option.name()
 
 
 def _check_option(value: object, kind: type, what: str, owner: str) -> None:
@@ -92,7 +92,8 @@ class Supervisor:
         auto_shutdown: AutoShutdown = AutoShutdown.ANY_SIGNIFICANT,
     ) -> None:
         if not _NAME.test(name):
-            msg = f"Supervisor name {name!r} is invalid: use a non-empty string without '/'."
+            hint = Option.name_hint(name)
+            msg = f"Supervisor name {name!r} is invalid: use {_NAME.expected}" + (f" ({hint})." if hint else ".")
             raise ConfigurationError(msg)
         owner = f"supervisor {name!r}"
         _check_option(strategy, Strategy, "strategy", owner)

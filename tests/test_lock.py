@@ -112,3 +112,80 @@ class TestComponent:
         ):
             async with lifecycle.running(sup) as tree:
                 await tree.ready()
+
+
+class TestHostileLockPaths:
+    def test_symlink_is_refused_and_its_target_untouched(self, tmp_path: Path) -> None:
+        """A lock path that is a symlink is a ConfigurationError naming it; the target keeps its content."""
+        victim = tmp_path / "victim.conf"
+        victim.write_text("precious\n")
+        link = tmp_path / "svc.lock"
+        link.symlink_to(victim)
+        lock = InstanceLock(link)
+        with pytest.raises(lifecycle.ConfigurationError, match=r"svc\.lock"):
+            lock.acquire()
+        lock.release()
+        assert victim.read_text() == "precious\n"
+        assert not lock.held
+
+    def test_dangling_symlink_creates_nothing(self, tmp_path: Path) -> None:
+        """A symlink to a file that does not exist yet is refused, and the file is not created."""
+        link = tmp_path / "svc.lock"
+        link.symlink_to(tmp_path / "created-elsewhere")
+        with pytest.raises(lifecycle.ConfigurationError, match="symlink"):
+            InstanceLock(link).acquire()
+        assert not (tmp_path / "created-elsewhere").exists()
+
+    def test_hard_link_is_refused(self, tmp_path: Path) -> None:
+        """A lock path that is a hard link to another file is refused, and that file is untouched."""
+        victim = tmp_path / "victim.conf"
+        victim.write_text("precious\n")
+        (tmp_path / "svc.lock").hardlink_to(victim)
+        with pytest.raises(lifecycle.ConfigurationError, match="hard link"):
+            InstanceLock(tmp_path / "svc.lock").acquire()
+        assert victim.read_text() == "precious\n"
+
+    def test_fifo_is_refused(self, tmp_path: Path) -> None:
+        """A FIFO at the lock path is refused at once (the open does not block)."""
+        os.mkfifo(tmp_path / "svc.lock")
+        with pytest.raises(lifecycle.ConfigurationError, match="not a regular file"):
+            InstanceLock(tmp_path / "svc.lock").acquire()
+
+    def test_directory_is_refused(self, tmp_path: Path) -> None:
+        """A directory at the lock path is a ConfigurationError naming it."""
+        (tmp_path / "svc.lock").mkdir()
+        with pytest.raises(lifecycle.ConfigurationError, match=r"svc\.lock"):
+            InstanceLock(tmp_path / "svc.lock").acquire()
+
+    def test_release_without_holding_changes_nothing(self, tmp_path: Path) -> None:
+        """Releasing a lock this object does not hold leaves the file as it is."""
+        path = tmp_path / "svc.lock"
+        path.write_text("4242\n")
+        InstanceLock(path).release()
+        assert path.read_text() == "4242\n"
+
+    def test_holders_pid_survives_a_refused_second_lock(self, tmp_path: Path) -> None:
+        """A second InstanceLock that fails to take the lock does not erase the holder's pid."""
+        path = tmp_path / "svc.lock"
+        with InstanceLock(path):
+            second = InstanceLock(path)
+            with pytest.raises(AlreadyRunningError):
+                second.acquire()
+            second.release()
+            assert path.read_text() == f"{os.getpid()}\n"
+
+    async def test_symlink_fails_the_component_with_a_configuration_error(self, tmp_path: Path) -> None:
+        """As a component, a symlinked lock path fails the start; the target is untouched."""
+        victim = tmp_path / "victim.conf"
+        victim.write_text("precious\n")
+        (tmp_path / "svc.lock").symlink_to(victim)
+        sup = Supervisor(name="app")
+        sup.add(InstanceLock(tmp_path / "svc.lock"), name="lock", priority=Priority.CRITICAL)
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(
+                lifecycle.ComponentError, check=lambda e: isinstance(e.__cause__, lifecycle.ConfigurationError)
+            )
+        ):
+            async with lifecycle.running(sup) as tree:
+                await tree.ready()
+        assert victim.read_text() == "precious\n"

@@ -159,3 +159,53 @@ class TestReportError:
         err = capsys.readouterr().err
         assert "event=component.failed" in err
         assert "ConnectionRefusedError: db down" in err
+
+
+def failing_on_ordinary_events(
+    logger: object, method: str, event_dict: MutableMapping[str, object]
+) -> MutableMapping[str, object]:
+    if method in {"debug", "info"}:
+        msg = "processor broke on an ordinary event"
+        raise RuntimeError(msg)
+    return event_dict
+
+
+class TestBrokenPipelineOnOrdinaryEvents:
+    async def test_tree_starts_serves_and_stops(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A processor that raises on info and debug events breaks nothing: the tree starts and stops cleanly."""
+        configure(failing_on_ordinary_events)
+        sup = Supervisor(name="app")
+        started = anyio.Event()
+
+        @sup.component
+        async def worker(ctx: lifecycle.Context) -> None:
+            ctx.log.info("worker.started")
+            ctx.ready()
+            started.set()
+            await anyio.sleep_forever()
+
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+            await started.wait()
+            report = await tree.shutdown()
+        assert report.ok
+        err = capsys.readouterr().err
+        assert err.count("a structlog processor raised") == 1
+        assert "RuntimeError: processor broke on an ordinary event" in err
+
+    async def test_error_events_still_reach_stderr(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """After the first failure, error events that the broken pipeline drops are still written as plain text."""
+        configure(failing_processor)
+        sup = Supervisor(name="app")
+
+        @sup.component
+        async def crashing(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            msg = "boom"
+            raise ValueError(msg)
+
+        with pytest.RaisesGroup(lifecycle.ComponentError, allow_unwrapped=True, flatten_subgroups=True):
+            async with lifecycle.running(sup, policy=lifecycle.ShutdownPolicy(graceful=1, forceful=1, terminate=1)):
+                await anyio.sleep_forever()
+        err = capsys.readouterr().err
+        assert "ValueError: boom" in err

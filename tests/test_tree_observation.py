@@ -175,4 +175,5 @@ class TestIntegrationsUnsubscribe:
             assert tree._stop_topic.subscriptions == ()
             assert tree._ready_topic.subscriptions == ()
             assert len(tree._report_topic.subscriptions) == 1
+        assert state.wait_written(timeout=10)  # the last write runs in a thread once the tree has stopped
         assert lifecycle.read_state_file(tmp_path / "state.json").state == "stopped"

@@ -11,6 +11,7 @@ import structlog
 from ._escalation import Escalation
 from ._policy import Phase, ShutdownPolicy
 from ._report_error import report_error
+from ._safe_logging import lifecycle_logger
 from ._scope import ShieldedScope
 from ._tasks import TaskHandle
 
@@ -106,7 +107,7 @@ class Context:
     def log(self) -> structlog.typing.FilteringBoundLogger:
         """A structlog logger bound with ``component=<path>``."""
         if self._log is None:
-            self._log = structlog.get_logger("lifecycle").bind(component=self.path)
+            self._log = lifecycle_logger(component=self.path)
         return self._log
 
     def shielded(self, until: Phase = Phase.GRACEFUL, timeout: float | None = None) -> ShieldedScope:

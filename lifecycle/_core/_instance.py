@@ -31,6 +31,7 @@ from ._observe import ComponentObservers
 from ._policy import Phase, Priority, ShutdownPolicy
 from ._report import ComponentReport
 from ._report_error import report_error
+from ._safe_logging import lifecycle_logger
 from ._scope import ShieldedScope, current_owner
 from ._spec import ComponentSpec, Style
 from ._states import Outcome, State
@@ -224,7 +225,7 @@ class ComponentInstance:
         # Bound once per tree (from the configuration in force when the tree is
         # built), so that a debug event that is filtered out costs nothing.
         self._log: structlog.typing.FilteringBoundLogger = (
-            self.parent._log if self.parent is not None else structlog.get_logger("lifecycle").bind()
+            self.parent._log if self.parent is not None else lifecycle_logger()
         )
         # The loop's clock, event, scope and cancellation types, resolved once per
         # tree: cheaper than anyio's per-call backend detection on every start and stop.

@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, final, runtime_checkable
 
 import attrs
-import structlog
 
 from ._policy import Priority
 from ._report_error import report_error
+from ._safe_logging import module_logger
 from ._states import State
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 # States in which a component holds readiness back: it is on its way up or down.
 _TRANSITIONS = frozenset({State.STARTING, State.STOPPING, State.RESTARTING})

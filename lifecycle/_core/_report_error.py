@@ -9,7 +9,7 @@ from typing import Literal, TextIO
 
 import structlog
 
-__all__ = ["report_error"]
+__all__ = ["plain_report", "report_error"]
 
 _log = structlog.get_logger("lifecycle")
 
@@ -54,6 +54,11 @@ def _fallback(
             stream.flush()
     except Exception:  # noqa: BLE001, S110 - nowhere left to report to
         pass
+
+
+def plain_report(event: str, error: BaseException | None, fields: dict[str, object], why: str) -> None:
+    """Write *event* as one plain block to stderr, saying *why*; never raises (the safe path's last resort)."""
+    _fallback(event, error, fields, why)
 
 
 def report_error(

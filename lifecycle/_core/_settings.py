@@ -81,6 +81,9 @@ class Setting(Generic[T]):
         return bool((os.environ if environ is None else environ).get(self.variable, "").strip())
 
 
+_INFINITY = frozenset({"inf", "infinity"})
+
+
 def _seconds(what: str, unset: str) -> Callable[[str, str], float]:
     """Parse a non-negative number of seconds; the error says the value is not *what* and what unsetting does."""
 
@@ -89,10 +92,14 @@ def _seconds(what: str, unset: str) -> Callable[[str, str], float]:
             value = float(raw)
         except ValueError:
             value = math.nan
+        # Only the words inf and infinity mean no deadline: a number too large
+        # for a float (1e309) would silently become one, and turn the hard exit off.
+        if math.isinf(value) and raw.lower().lstrip("+") not in _INFINITY:
+            value = math.nan
         if math.isnan(value) or value < 0:
             msg = (
-                f"Environment variable {variable}={raw!r} is not {what}: set it to a non-negative "
-                f"number of seconds (e.g. 30 or 2.5), or unset it to {unset}."
+                f"Environment variable {variable}={raw!r} is not {what}: set it to a non-negative, finite "
+                f"number of seconds (e.g. 30 or 2.5), or 'inf' for no deadline, or unset it to {unset}."
             )
             raise ConfigurationError(msg)
         return value

@@ -40,14 +40,17 @@ def _describe(target: object) -> str:
 
 
 #: A component's name: also a part of the paths of everything below it.
-COMPONENT_NAME = Option.text(forbidden="/", expected="a non-empty string without '/' (the path separator)")
+COMPONENT_NAME = Option.name(expected="a non-empty string of printable characters without '/' (the path separator)")
 _MAIN = Option.boolean()
 _POLICY = Option.instance_of(ShutdownPolicy, "a lifecycle.ShutdownPolicy").or_none()
 
 
 def _check_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not COMPONENT_NAME.test(name):
-        msg = f"{what} {name!r} is not a valid component name: use {COMPONENT_NAME.expected}."
+        hint = Option.name_hint(name)
+        msg = f"{what} {name!r} is not a valid component name: use {COMPONENT_NAME.expected}" + (
+            f" ({hint})." if hint else "."
+        )
         raise ConfigurationError(msg)
     return name
 
@@ -68,10 +71,12 @@ def _check_depends_on(name: str, depends_on: object) -> tuple[str, ...]:
 
 
 def _check_priority(name: str, priority: object) -> Priority:
-    try:
-        return Priority(priority)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
-        raise Option.error("priority", priority, "a lifecycle.Priority", owner=f"component {name!r}") from None
+    # Priority(True) is HIGH and Priority(2.0) is NORMAL: only members and plain ints are priorities.
+    if isinstance(priority, Priority) or (type(priority) is int and Priority.CRITICAL <= priority <= Priority.LOWEST):
+        return Priority(priority)
+    raise Option.error(
+        "priority", priority, "a lifecycle.Priority (or a plain int from 0 to 4)", owner=f"component {name!r}"
+    )
 
 
 def _signature_dependencies(name: str, call: Callable[..., object]) -> tuple[bool, tuple[str, ...]]:
@@ -168,11 +173,15 @@ class ComponentSpec:
 
             name: The component's name; defaults to the function's ``__name__``,
                 or for an object to its ``name`` attribute if it is a string, else
-                its class name.
+                its class name. Printable characters only, without ``/``: a
+                newline, NUL, escape or other control character is refused, so
+                a name cannot forge a line of the logs.
 
             depends_on: Further dependencies whose values are not injected.
 
-            priority: How important the component is.
+            priority: How important the component is: a
+                :class:`~lifecycle.Priority`, or a plain ``int`` from 0 to 4
+                (not a ``bool``, not a ``float``).
 
             main: Whether the component is the program's job.
 

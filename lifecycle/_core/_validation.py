@@ -23,16 +23,60 @@ import attrs
 
 from ._errors import ConfigurationError
 
-__all__ = ["Option", "is_seconds"]
+__all__ = ["Option", "escape_unprintable", "is_seconds", "unprintable"]
 
 T = TypeVar("T")
 
 
 def is_seconds(value: object, *, finite: bool = False) -> bool:
-    """Whether *value* is a number of seconds: an int or float, not a bool, not NaN, not negative."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
+    """
+    Whether *value* is a number of seconds: an int or float, not a bool, not NaN, not negative.
+
+    An ``int`` too large for a float (``10**400``) is not: it would overflow
+    (``OverflowError``) or become infinity in the deadline arithmetic. ``math.inf``
+    is a number of seconds (no deadline) unless *finite*.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, int):
+        try:
+            value = float(value)
+        except OverflowError:
+            return False
+        if not math.isfinite(value):  # pragma: no cover - float() of an int raises instead
+            return False
+    if math.isnan(value) or value < 0:
         return False
     return not finite or math.isfinite(value)
+
+
+def unprintable(text: str) -> str | None:
+    """
+    Return the first character of *text* that is not printable, or ``None``.
+
+    Printable is :meth:`str.isprintable`: no control characters (newline, tab,
+    NUL, escape), no line or paragraph separators, nothing unassigned; a plain
+    space is printable. Names that users and logs show must pass, so a name can
+    never forge a log line or move the cursor of a terminal.
+    """
+    for char in text:
+        if not char.isprintable():
+            return char
+    return None
+
+
+def escape_unprintable(text: str, *, keep: str = "") -> str:
+    """
+    Return *text* with every unprintable character but those in *keep* written as its Python escape.
+
+    For text a user controls (names, error messages, log values) printed to
+    a terminal or a line-oriented log: a newline cannot forge a line, an
+    escape sequence cannot rewrite the screen. Printable text is returned as
+    it is, at the cost of one :meth:`str.isprintable`.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or char in keep else repr(char)[1:-1] for char in text)
 
 
 @final
@@ -147,9 +191,45 @@ class Option:
         return cls("True or False", lambda value: isinstance(value, bool))
 
     @classmethod
-    def text(cls, *, forbidden: str = "", expected: str = "a non-empty string") -> Option:
-        """Check a non-empty ``str`` without any of the characters in *forbidden*."""
+    def text(cls, *, forbidden: str = "", expected: str = "a non-empty string", printable: bool = False) -> Option:
+        """
+        Check a non-empty ``str`` without any of the characters in *forbidden*.
+
+        Args:
+            forbidden: Characters the text must not contain.
+
+            expected: How the error describes a good value.
+
+            printable: Refuse control and other unprintable characters too
+                (``str.isprintable()``): for names shown in logs and output.
+        """
         return cls(
             expected,
-            lambda value: isinstance(value, str) and bool(value) and not any(ch in value for ch in forbidden),
+            lambda value: (
+                isinstance(value, str)
+                and bool(value)
+                and not any(ch in value for ch in forbidden)
+                and not (printable and unprintable(value) is not None)
+            ),
         )
+
+    @classmethod
+    def name(cls, *, expected: str = "a non-empty string of printable characters without '/'") -> Option:
+        """
+        Check a name of a component or supervisor: printable text without ``/`` (the path separator).
+
+        .. versionadded:: 0.1.0
+        """
+        return cls.text(forbidden="/", expected=expected, printable=True)
+
+    @staticmethod
+    def name_hint(value: object) -> str | None:
+        """Say which character makes *value* a bad name, if one does (for :meth:`error`'s *hint*)."""
+        if not isinstance(value, str):
+            return None
+        char = unprintable(value)
+        if char is not None:
+            return f"it contains the unprintable character {char!r} (U+{ord(char):04X}); names are shown in logs"
+        if "/" in value:
+            return "'/' separates the names of a path"
+        return None

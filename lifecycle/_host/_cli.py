@@ -19,6 +19,7 @@ from lifecycle._core._policy import ShutdownPolicy
 from lifecycle._core._protocols import Tree, TreeInfo
 from lifecycle._core._report import ShutdownReport
 from lifecycle._core._settings import FORCEFUL_TIMEOUT, GRACEFUL_TIMEOUT, TERMINATE_TIMEOUT, effective
+from lifecycle._core._validation import escape_unprintable
 
 from ._cli_render import render_check, render_dot, render_mermaid, render_settings, render_text
 from ._program import ExitCode, execute
@@ -34,7 +35,7 @@ class CliError(Exception):
 
 
 def _error(message: str, *, kind: str = "error") -> None:
-    print(f"lifecycle: {kind}: {message}", file=sys.stderr)  # noqa: T201 - the command's own output
+    print(f"lifecycle: {kind}: {escape_unprintable(message)}", file=sys.stderr)  # noqa: T201 - the command's own output
 
 
 def _is_component(obj: object) -> bool:
@@ -230,7 +231,7 @@ def _command(args: argparse.Namespace) -> int:
         raise CliError(msg)
     else:
         text = {"text": render_text, "mermaid": render_mermaid, "dot": render_dot}[args.format](info)
-    print(text, end="")  # noqa: T201 - the command's own output
+    print(escape_unprintable(text, keep="\n"), end="")  # noqa: T201 - the command's own output
     return ExitCode.OK
 
 

@@ -12,6 +12,7 @@ import attrs
 from lifecycle._core._errors import LifecycleError
 from lifecycle._core._report import ComponentReport, ShutdownReport
 from lifecycle._core._states import Outcome
+from lifecycle._core._validation import escape_unprintable
 
 __all__ = ["Ending", "ExitCode", "conclude", "print_err"]
 
@@ -61,8 +62,13 @@ class ExitCode(enum.IntEnum):
 
 
 def print_err(text: str) -> None:
-    """Print the program's own output (reports, one-line verdicts) to stderr, flushed."""
-    print(text, file=sys.stderr, flush=True)  # noqa: T201 - the program's own output
+    """
+    Print the program's own output (reports, one-line verdicts) to stderr, flushed.
+
+    Names and messages in it come from the user's declarations: anything
+    unprintable but the line breaks is escaped, so a name cannot forge a line.
+    """
+    print(escape_unprintable(text, keep="\n"), file=sys.stderr, flush=True)  # noqa: T201 - the program's own output
 
 
 @final

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import structlog
+from lifecycle._core._safe_logging import module_logger
 
 if TYPE_CHECKING:
     from ._running_tree import RunningTree
 
 __all__ = ["check_budget"]
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 
 def check_budget(tree: RunningTree) -> bool:

@@ -7,6 +7,7 @@ import sys
 import structlog
 
 from lifecycle._core._settings import LOG_FORMAT, LOG_LEVEL
+from lifecycle._core._validation import escape_unprintable
 
 __all__ = ["configure_logging"]
 
@@ -40,7 +41,11 @@ def configure_logging() -> bool:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    if not console:
+    if console:
+        # Names, messages and values a user controls go to a terminal: a newline
+        # or an escape sequence in them must not forge a line or rewrite the screen.
+        processors.append(escape_controls)
+    else:
         # Structured tracebacks, without local variables: they may hold secrets.
         transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         processors += [structlog.processors.ExceptionRenderer(transformer)]
@@ -52,3 +57,20 @@ def configure_logging() -> bool:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
     return True
+
+
+# Keys whose values are multi-line by design (rendered tracebacks and stacks).
+_MULTILINE_KEYS = frozenset({"exception", "stack", "exc_info"})
+
+
+def escape_controls(
+    logger: object, method_name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A structlog processor: escape unprintable characters in keys and string values (for the console)."""
+    del logger, method_name
+    escaped: structlog.typing.EventDict = {}
+    for key, value in event_dict.items():
+        if isinstance(value, str) and key not in _MULTILINE_KEYS:
+            value = escape_unprintable(value)  # noqa: PLW2901 - the escaped value replaces it
+        escaped[escape_unprintable(key)] = value
+    return escaped

@@ -13,17 +13,17 @@ from __future__ import annotations
 from typing import Literal, final
 
 import anyio
-import structlog
 
 from lifecycle._core._escalation import Escalation
 from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._observe import Topic
 from lifecycle._core._policy import Phase
+from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._states import PhaseChange
 
 __all__ = ["PhaseLog"]
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 # How many paths of running components a ``tree.phase`` event lists (it counts them all).
 _RUNNING_LISTED = 50

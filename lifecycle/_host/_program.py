@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from typing import Literal
 
 import anyio
-import structlog
 
 from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._policy import ShutdownPolicy
 from lifecycle._core._report import ShutdownReport
+from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._settings import BLOCKED_LOOP_THRESHOLD
 from lifecycle._core._spec import ComponentSpec
 from lifecycle._core._states import StopReason
@@ -28,7 +28,7 @@ from ._watchdog import Watchdog
 
 __all__ = ["ExitCode", "execute", "run"]
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 
 _BACKEND = Option.one_of(("asyncio", "trio"))

@@ -17,7 +17,6 @@ from typing import Literal, final
 
 import anyio
 import anyio.abc
-import structlog
 
 from lifecycle._core._backends import Scheduler, current_scheduler
 from lifecycle._core._errors import StoppedError
@@ -26,6 +25,7 @@ from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._observe import ComponentObservers, ComponentStatus, Subscription, Topic, collect_statuses
 from lifecycle._core._policy import Phase, ShutdownPolicy
 from lifecycle._core._report import ShutdownReport
+from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._spec import ComponentSpec
 from lifecycle._core._states import PhaseChange, State, StopReason
 from lifecycle._core._stop import stop_instances
@@ -35,7 +35,7 @@ from ._phase_log import PhaseLog
 
 __all__ = ["RunningTree", "as_spec", "current_tree"]
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 _DRAIN_DELAY = Option.seconds(finite=True)
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-import structlog
 
 from lifecycle._core._backends import current_scheduler
 from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._policy import Phase
+from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._states import StopReason
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ __all__ = [
     "watch_signals",
 ]
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 _STEPS = (
     (Phase.GRACEFUL, "stopping gracefully; send the signal again (Ctrl-C) to force"),

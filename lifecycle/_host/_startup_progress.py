@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import anyio
 import anyio.abc
-import structlog
 
 from lifecycle._core._instance import ComponentInstance
+from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._states import State
 
 __all__ = ["still_starting", "watch_startup"]
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 
 def still_starting(root: ComponentInstance, now: float) -> dict[str, float]:

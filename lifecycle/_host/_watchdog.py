@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, TypeVar, final
 
 import anyio
 import attrs
-import structlog
 
 from lifecycle._core._backends import Scheduler, current_scheduler
 from lifecycle._core._escalation import Escalation
@@ -25,6 +24,7 @@ from lifecycle._core._last_resort import run_hard_exit_hooks
 from lifecycle._core._policy import Phase, ShutdownPolicy
 from lifecycle._core._report import ComponentReport, ShutdownReport
 from lifecycle._core._report_error import report_error
+from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._states import Outcome, StopReason
 
 from ._blocked_loop import blocked_in
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Watchdog"]
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 # A loop that has not run a callback scheduled this long ago is blocked: a third
 # stop signal then ends the process at once instead of waiting for it.

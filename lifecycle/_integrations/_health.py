@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Final, final
 
 import anyio
 import anyio.abc
+import anyio.streams.stapled
 import structlog
 
 from lifecycle._core._context import Context
@@ -24,7 +27,20 @@ _log = structlog.get_logger("lifecycle")
 _HOST = Option.text(expected="a host name or address such as '0.0.0.0'")
 _PORT = Option.whole_number(0, 65535)
 _REQUEST_SIZE = Option.whole_number(64, 1 << 20)
+_CONNECTIONS = Option.whole_number(1, 65536)
 _SECONDS = Option.seconds(finite=True)
+_TIMEOUT = Option("a positive, finite number of seconds", lambda v: _SECONDS.test(v) and v != 0)
+
+# accept(2) errors that mean the process or the system is out of something for
+# a while (file descriptors, buffers, memory), not that the listener is broken:
+# as trio's serve_listeners does, log and retry after a pause instead of failing.
+_ACCEPT_CAPACITY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_PAUSE: Final = 0.1
+
+# The end of a request head: a blank line, with CRLF or bare LF line ends
+# (RFC 9112 section 2.2 lets a server accept a bare LF as a line terminator).
+_HEAD_END: Final = re.compile(rb"\r?\n\r?\n")
+_LINE_END: Final = re.compile(rb"\r?\n")
 
 _REASONS: Final = {
     200: "OK",
@@ -54,9 +70,29 @@ class HealthServer:
     name="health", priority=Priority.CRITICAL)`` (``CRITICAL``, so it answers
     until the rest of the tree has stopped). It needs no web framework: a
     minimal HTTP/1.1 server on anyio sockets, one request per connection
-    (``Connection: close``), ``GET`` and ``HEAD`` only, with a bounded request
-    size and a timeout per request. It provides itself as its value, so
-    :attr:`port` says where it listens when it was asked for port 0.
+    (``Connection: close``), ``GET`` and ``HEAD`` only. It provides itself as
+    its value, so :attr:`port` says where it listens when it was asked for port 0.
+
+    It is built to survive abuse, so a flood on the health port never takes
+    the service down:
+
+    - At most *max_connections* connections are served at once; a connection
+      beyond that is accepted and closed at once (never queued), and the
+      first of a burst is logged as ``health.connections_refused``.
+    - Every request has a deadline (*request_timeout*) for sending its head
+      and reading the answer, and a size limit (*max_request_size*, 431
+      beyond); lines may end in CRLF or a bare LF.
+    - When ``accept()`` fails for lack of resources (``EMFILE``, ``ENFILE``,
+      ``ENOBUFS``, ``ENOMEM``: out of file descriptors, buffers or memory),
+      it logs ``health.accept_exhausted`` once, pauses 0.1 s and retries, as
+      trio's ``serve_listeners`` does, until an accept succeeds again
+      (``health.accept_recovered``); the component never fails for it.
+    - Its stop cancels the connections in flight at once: it never delays
+      the shutdown.
+
+    Binding ``"0.0.0.0"`` exposes ``/tree`` (the names, states and last
+    errors of every component) to whoever can reach the port; keep it on a
+    port that only the kubelet, or a network policy you trust, can reach.
 
     - ``GET /livez``: 200 while the event loop runs (it answers) and the tree
       has not failed, restarts included: supervision at work is alive; 503
@@ -89,9 +125,13 @@ class HealthServer:
             does not fit in it is logged as ``budget.exceeds_grace_period``.
             Defaults to ``LIFECYCLE_GRACE_PERIOD``.
 
-        request_timeout: Seconds a client has to send its request and read the answer.
+        request_timeout: Seconds a client has to send its request head and
+            read the answer; it is then disconnected.
 
         max_request_size: The largest request head accepted, in bytes (431 beyond).
+
+        max_connections: How many connections are served at once; the
+            excess is closed as soon as it is accepted.
 
     Attributes:
         host: The bound address.
@@ -102,6 +142,10 @@ class HealthServer:
         ConfigurationError: An option has the wrong type or value.
 
     .. versionadded:: 0.1.0
+
+    .. versionchanged:: 0.1.0
+       *max_connections*; accept errors for lack of resources are retried;
+       bare-LF requests are answered.
     """
 
     def __init__(
@@ -113,14 +157,17 @@ class HealthServer:
         grace_period: float | None = None,
         request_timeout: float = 5.0,
         max_request_size: int = 8192,
+        max_connections: int = 64,
     ) -> None:
         self.host = _HOST.check("host", host)
         self.port = _PORT.check("port", port)
         self.max_request_size = _REQUEST_SIZE.check("max_request_size", max_request_size)
         self.drain_delay = float(_SECONDS.check("drain_delay", drain_delay))
         self.grace_period = _SECONDS.or_none().check("grace_period", grace_period)
-        self.request_timeout = float(_SECONDS.check("request_timeout", request_timeout))
+        self.request_timeout = float(_TIMEOUT.check("request_timeout", request_timeout))
+        self.max_connections = _CONNECTIONS.check("max_connections", max_connections)
         self._tree: RunningTree | None = None
+        self._active = 0
 
     async def run(self, ctx: Context) -> None:
         """
@@ -128,7 +175,11 @@ class HealthServer:
 
         Registers the drain delay and grace period with the running tree first.
         Cancelling the body (its stop) closes the listening socket and abandons
-        the requests in flight, which are short.
+        the requests in flight at once.
+
+        Raises:
+            OSError: The address cannot be bound, or ``accept()`` fails for a
+                reason other than a lack of resources.
         """
         tree = self._tree = current_tree()
         if self.drain_delay:
@@ -140,7 +191,52 @@ class HealthServer:
             self.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
             ctx.log.info("health.listening", host=self.host, port=self.port)
             ctx.ready(self)
-            await listener.serve(self._handle)
+            await self._serve(listener, ctx)
+
+    async def _serve(self, listener: anyio.abc.Listener[anyio.abc.SocketStream], ctx: Context) -> None:
+        # One accept loop per socket (IPv4 and IPv6 of a name), one limit for all.
+        listeners = listener.listeners if isinstance(listener, anyio.streams.stapled.MultiListener) else [listener]
+        async with anyio.create_task_group() as connections:
+            for one in listeners:
+                if isinstance(one, anyio.abc.SocketListener):  # what create_tcp_listener makes
+                    connections.start_soon(self._accept_loop, one, connections, ctx)
+
+    async def _accept_loop(
+        self,
+        listener: anyio.abc.SocketListener,
+        connections: anyio.abc.TaskGroup,
+        ctx: Context,
+    ) -> None:
+        exhausted = False
+        refused = 0
+        while True:
+            try:
+                stream = await listener.accept()
+            except (OSError, anyio.BrokenResourceError) as exc:
+                code = _capacity_errno(exc)
+                if code is None:
+                    raise
+                if not exhausted:
+                    exhausted = True
+                    ctx.log.warning(
+                        "health.accept_exhausted", error=errno.errorcode.get(code, str(code)), retry_after=_ACCEPT_PAUSE
+                    )
+                await anyio.sleep(_ACCEPT_PAUSE)
+                continue
+            if exhausted:
+                exhausted = False
+                ctx.log.info("health.accept_recovered")
+            if self._active >= self.max_connections:
+                if not refused:
+                    ctx.log.warning("health.connections_refused", max_connections=self.max_connections)
+                refused += 1
+                await _refuse(stream)
+                continue
+            if refused:
+                ctx.log.info("health.connections_admitted", refused=refused)
+                refused = 0
+            self._active += 1
+            connections.start_soon(self._handle, stream)
 
     # -- answers -------------------------------------------------------------------
 
@@ -202,6 +298,12 @@ class HealthServer:
     # -- HTTP ----------------------------------------------------------------------
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        try:
+            await self._answer(stream)
+        finally:
+            self._active -= 1
+
+    async def _answer(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             try:
                 with anyio.fail_after(self.request_timeout):
@@ -221,13 +323,13 @@ class HealthServer:
 
     async def _read_request(self, stream: anyio.abc.SocketStream) -> tuple[str, str]:
         head = b""
-        while b"\r\n\r\n" not in head:
+        while (end := _HEAD_END.search(head)) is None:
             if len(head) > self.max_request_size:
                 raise _BadRequestError(431, "request too large\n")
             head += await stream.receive(4096)
-        line = head.split(b"\r\n", 1)[0]
-        if len(head.split(b"\r\n\r\n", 1)[0]) > self.max_request_size:
+        if end.start() > self.max_request_size:
             raise _BadRequestError(431, "request too large\n")
+        line = _LINE_END.split(head, maxsplit=1)[0]
         parts = line.split(b" ")
         if len(parts) != 3:  # noqa: PLR2004 - method, target, version
             raise _BadRequestError(400, "malformed request line\n")
@@ -250,6 +352,21 @@ class HealthServer:
 
     def __repr__(self) -> str:
         return f"<HealthServer http://{self.host}:{self.port}>"
+
+
+def _capacity_errno(exc: BaseException) -> int | None:
+    """The errno of an accept error that means a lack of resources, or ``None``."""
+    # anyio's trio backend raises BrokenResourceError from the OSError.
+    error = exc.__cause__ if isinstance(exc, anyio.BrokenResourceError) else exc
+    if isinstance(error, OSError) and error.errno in _ACCEPT_CAPACITY_ERRNOS:
+        return error.errno
+    return None
+
+
+async def _refuse(stream: anyio.abc.SocketStream) -> None:
+    """Close a connection over the limit at once, without reading or answering it."""
+    with anyio.CancelScope(shield=True):
+        await stream.aclose()
 
 
 async def _discard_rest(stream: anyio.abc.SocketStream, limit: int) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 from typing import final
@@ -11,7 +13,7 @@ from typing import final
 import anyio
 
 from lifecycle._core._context import Context
-from lifecycle._core._errors import LifecycleError
+from lifecycle._core._errors import ConfigurationError, LifecycleError
 
 __all__ = ["AlreadyRunningError", "InstanceLock"]
 
@@ -42,6 +44,38 @@ class AlreadyRunningError(LifecycleError, RuntimeError):
         super().__init__(msg)
         self.path = Path(path)
         self.pid = pid
+
+
+def _open_lock_file(path: Path) -> int:
+    """
+    Open (or create) the lock file at *path*, refusing anything but a plain regular file.
+
+    ``O_NOFOLLOW`` refuses a symlink in the last place, so a planted
+    ``lock -> /etc/victim.conf`` never gets a pid written into its target; a
+    hard link to another file, a FIFO, a device or a directory is refused too.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno in {errno.ELOOP, errno.EMLINK, errno.EISDIR, errno.ENXIO}:
+            msg = (
+                f"The lock file {str(path)!r} is not a regular file ({os.strerror(exc.errno)}): "
+                "InstanceLock never follows a symlink; remove it or choose another path."
+            )
+            raise ConfigurationError(msg) from exc
+        raise
+    try:
+        info = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        what = "a hard link to another file" if stat.S_ISREG(info.st_mode) else "not a regular file"
+        msg = f"The lock file {str(path)!r} is {what}; InstanceLock refuses it: remove it or choose another path."
+        raise ConfigurationError(msg)
+    return fd
 
 
 def _read_pid(fd: int) -> int | None:
@@ -96,12 +130,15 @@ class InstanceLock:
 
             RuntimeError: This object holds it already.
 
+            ConfigurationError: *path* is a symlink (never followed), a hard
+                link, or not a regular file.
+
             OSError: The file cannot be opened or written.
         """
         if self._fd is not None:
             msg = f"The lock {str(self.path)!r} is already held by this InstanceLock; release it first."
             raise RuntimeError(msg)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = _open_lock_file(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -116,7 +153,12 @@ class InstanceLock:
         self._fd = fd
 
     def release(self) -> None:
-        """Release the lock (idempotent); the pid is erased from the file first."""
+        """
+        Release the lock (idempotent); the pid is erased from the file first.
+
+        Only a lock this object holds is touched: releasing one it never took
+        (or took and released) changes no file.
+        """
         fd, self._fd = self._fd, None
         if fd is None:
             return

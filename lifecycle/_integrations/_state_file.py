@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import threading
 import time
 from pathlib import Path
 from typing import final
@@ -12,6 +13,7 @@ from typing import final
 import anyio
 import anyio.to_thread
 import attrs
+import structlog
 
 from lifecycle._core._context import Context
 from lifecycle._core._observe import Subscription
@@ -21,6 +23,9 @@ from lifecycle._core._validation import Option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
 __all__ = ["StateFile", "StateRecord", "read_state_file", "write_state_file"]
+
+_log = structlog.get_logger("lifecycle")
+_MODE = 0o644
 
 
 @final
@@ -59,14 +64,23 @@ def write_state_file(path: str | os.PathLike[str], record: StateRecord) -> None:
 
     The JSON is written to a temporary file in the same directory, flushed to
     disk with ``fsync``, then renamed over *path* (and the directory synced), so
-    a reader sees the old record or the new one, never a partial one.
+    a reader sees the old record or the new one, never a partial one. The file
+    is readable by everyone (mode ``0644``, less what the umask removes). This
+    function blocks: from async code, call it in a worker thread.
+
+    .. versionchanged:: 0.1.0
+       The file is created ``0644`` (less the umask), not ``0600``.
 
     Raises:
         OSError: The directory is not writable.
     """
     target = Path(path)
     data = json.dumps(record.to_dict(), sort_keys=True).encode() + b"\n"
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    # Not tempfile.mkstemp: its files are 0600, and the state file is for other
+    # processes to read. 0644 minus the umask, created exclusively (never an
+    # existing file or a planted symlink).
+    temporary = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, _MODE)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
@@ -124,8 +138,16 @@ class StateFile:
     :func:`write_state_file` when it starts, whenever the tree's state changes,
     and every *interval* seconds as a heartbeat; the last record, written when
     the tree has stopped, says ``"stopped"`` or ``"failed"``. Other processes
-    read it with :func:`read_state_file`. Writes run in a worker thread, so a
-    slow disk never blocks the event loop.
+    read it with :func:`read_state_file`. Every write runs in a worker thread,
+    so a slow disk never blocks the event loop; the last one in a thread of its
+    own (:meth:`wait_written` waits for it). The file is readable by everyone
+    (``0644`` less the umask).
+
+    A write that fails while the component runs (a missing or read-only
+    directory) fails the component with a :class:`~lifecycle.ComponentError`
+    like any other error, so supervision handles it; the last write, after the
+    tree has stopped, can only be logged (``state_file.write_failed``).
+    Subscriptions end with each run, so restarts leave nothing behind.
 
     Args:
         path: The state file, e.g. ``/run/myservice/state.json``.
@@ -141,6 +163,29 @@ class StateFile:
         # The tree whose last record is still to be written, with that subscription:
         # one per tree, however often the component is restarted.
         self._final: tuple[RunningTree, Subscription] | None = None
+        self._last_write: threading.Thread | None = None
+
+    def wait_written(self, timeout: float | None = None) -> bool:
+        """
+        Wait until the last record (written in a thread once the tree has stopped) is on disk.
+
+        Blocks the calling thread; ``True`` if no write is pending, ``False`` on
+        *timeout*. A program that exits needs none of it (the interpreter waits
+        for the write); a test that reads the file right after the tree stops does.
+
+        .. versionadded:: 0.1.0
+        """
+        thread = self._last_write
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _write_last(self, record: StateRecord) -> None:
+        try:
+            write_state_file(self.path, record)
+        except Exception:  # noqa: BLE001 - the tree has stopped: nothing is left to fail but the log
+            _log.exception("state_file.write_failed", path=str(self.path), state=record.state)
 
     def record(self, tree: RunningTree) -> StateRecord:
         """Return the record for *tree* as it is now."""
@@ -155,8 +200,14 @@ class StateFile:
             changed.set()
 
         def final(_: ShutdownReport) -> None:
-            # The tree has stopped (this component long before): one last, synchronous write.
-            write_state_file(self.path, self.record(tree))
+            # The tree has stopped (this component long before), and a callback
+            # cannot await: the last write runs in a thread of its own, not on the
+            # loop. Not a daemon, so the interpreter waits for it before exiting.
+            thread = threading.Thread(
+                target=self._write_last, args=(self.record(tree),), name=f"lifecycle:state-file:{self.path}"
+            )
+            self._last_write = thread
+            thread.start()
 
         if self._final is None or self._final[0] is not tree or not self._final[1].active:
             self._final = (tree, tree.subscribe_report(final))

@@ -43,15 +43,15 @@ from typing import Literal, final
 
 import anyio
 import anyio.to_thread
-import structlog
 
 from lifecycle._core._backends import spawns_in_worker_thread
 from lifecycle._core._last_resort import on_hard_exit
+from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._settings import CONTAINMENT_ID_VARIABLE, PROCESS_CONTAINMENT
 
 from ._probes import wait_for_exit
 
-_log = structlog.get_logger("lifecycle")
+_log = module_logger
 
 __all__ = [
     "TOKEN_VARIABLE",

@@ -1,0 +1,138 @@
+"""
+Loggers that a broken logging pipeline cannot break: the engine's events never raise.
+
+A structlog processor that raises (a host's processor with a bug, a renderer
+that meets an unexpected value) would otherwise raise out of ``log.info(...)``
+in the middle of a start or a stop. :func:`guarded` gives a logger whose whole
+processor chain runs inside one ``try``: when nothing fails it costs one extra
+function call per event that passes the level filter, and nothing for an event
+filtered out (a filtering logger's ``debug`` stays a no-op). When a processor
+raises, the failure is written once, with its traceback, through the safe
+reporter's plain-text path; the event is dropped, except an error or a critical
+event, which is written as plain text so no error report is ever lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from typing import Any, cast
+
+import structlog
+
+from ._report_error import plain_report
+
+__all__ = ["GuardedChain", "guarded", "lifecycle_logger", "module_logger", "safe_logger"]
+
+Processor = Callable[[Any, str, MutableMapping[str, Any]], Any]
+
+_lock = threading.Lock()
+_reported: set[tuple[int, ...]] = set()
+
+_SEVERE = frozenset({"error", "critical", "exception", "fatal", "err", "failure"})
+
+
+class GuardedChain:
+    """One structlog processor that runs a whole chain and never lets it raise (except ``DropEvent``)."""
+
+    __slots__ = ("_key", "_processors")
+
+    def __init__(self, processors: Iterable[Processor]) -> None:
+        self._processors = tuple(processors)
+        # Loggers are bound again and again from one configuration: "once" is
+        # once per configured chain, not per logger object.
+        self._key = tuple(map(id, self._processors))
+
+    def __call__(
+        self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> Mapping[str, Any] | str | bytes | bytearray | tuple[Any, ...]:
+        """Run the chain on *event_dict*; on failure report it (once) and drop the event."""
+        result: Any = event_dict
+        try:
+            for processor in self._processors:
+                result = processor(logger, method_name, result)
+        except structlog.DropEvent:
+            raise
+        except Exception as failure:  # noqa: BLE001 - logging must never break the engine
+            self._failed(method_name, event_dict, failure)
+            raise structlog.DropEvent from None
+        return cast("Mapping[str, Any] | str | bytes | bytearray | tuple[Any, ...]", result)
+
+    def _failed(self, method_name: str, event_dict: Mapping[str, Any], failure: Exception) -> None:
+        with _lock:
+            first = self._key not in _reported
+            _reported.add(self._key)
+        fields = {key: value for key, value in event_dict.items() if key not in {"event", "exc_info"}}
+        event = str(event_dict.get("event", "?"))
+        if first:
+            why = (
+                "a structlog processor raised (reported once; events it breaks are dropped, error events written here)"
+            )
+            plain_report(event, failure, fields, why)
+        if method_name in _SEVERE:
+            error = event_dict.get("exc_info")
+            plain_report(
+                event,
+                error if isinstance(error, BaseException) else None,
+                fields,
+                "a structlog processor raised on an error event",
+            )
+
+
+def guarded(logger: structlog.typing.FilteringBoundLogger) -> structlog.typing.FilteringBoundLogger:
+    """
+    Return *logger* (a bound logger, not a lazy proxy) with its processor chain guarded.
+
+    A logger whose class structlog does not build on ``BoundLoggerBase`` is
+    returned as it is.
+    """
+    if not isinstance(logger, structlog.BoundLoggerBase):
+        return logger
+    processors = list(logger._processors)
+    if len(processors) == 1 and isinstance(processors[0], GuardedChain):
+        return logger
+    rebuilt = type(logger)(
+        logger._logger,
+        processors=[GuardedChain(processors)],
+        context=logger._context,
+    )
+    return cast("structlog.typing.FilteringBoundLogger", rebuilt)
+
+
+def lifecycle_logger(**context: object) -> structlog.typing.FilteringBoundLogger:
+    """Return the ``lifecycle`` logger, bound now with *context*, with its processor chain guarded."""
+    return guarded(structlog.get_logger("lifecycle").bind(**context))
+
+
+class _LazyGuardedLogger:
+    """A named logger for module-level use: configured at each call, guarded."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:  # noqa: ANN401 - whatever the logger's attribute is
+        return getattr(guarded(structlog.get_logger(self._name).bind()), attribute)
+
+
+def safe_logger(name: str = "lifecycle") -> structlog.typing.FilteringBoundLogger:
+    """
+    Return a structlog logger named *name* that a broken processor chain cannot make raise (low-level).
+
+    Every call uses the structlog configuration in force at that moment, as
+    ``structlog.get_logger(name)`` does, but runs the processor chain guarded:
+    a processor that raises is reported once, as plain text on stderr with its
+    traceback, and the event is dropped (an error event is written as plain
+    text instead), so logging never breaks the code that logs. For a module's
+    ``_log``; a logger bound once and used often (per component) is cheaper
+    bound from :attr:`lifecycle.Context.log`, which is guarded the same way.
+
+    .. versionadded:: 0.1.0
+    """
+    return cast("structlog.typing.FilteringBoundLogger", _LazyGuardedLogger(name))
+
+
+#: For modules that log a few events per tree (``_log = module_logger``); the
+#: engine's per-component events go through the tree's logger, bound once.
+module_logger = safe_logger("lifecycle")
