@@ -260,8 +260,13 @@ class TestRunEndings:
                 stopped.append("api")
 
         reports: list[ShutdownReport] = []
-        with pytest.raises(KeyboardInterrupt):
-            execute(sup, signals=False, on_report=reports.append)
+        # Python's own Ctrl-C, whatever this process inherited (a background job ignores SIGINT).
+        inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                execute(sup, signals=False, on_report=reports.append)
+        finally:
+            signal.signal(signal.SIGINT, inherited)
         assert stopped == ["api"]
         assert [r.root for r in reports] == ["job"]
 
