@@ -344,3 +344,13 @@ class TestPhaseEvents:
         assert report.cut_off[0].path == "app/drain"
         assert not report.clean
         assert report.ok
+
+    async def test_a_stop_that_ends_as_a_deadline_passes_logs_what_its_report_says(self) -> None:
+        """A cleanup cut at the forceful deadline ends the stop then: log and report list the same phases."""
+        for _ in range(40):  # the deadline and the last component's end tie; Trio orders such ties at random
+            with capture_logs() as logs:
+                async with lifecycle.running(self.slow_tree()) as tree:
+                    await tree.ready()
+                    report = await tree.shutdown()
+            logged = [(e["phase"], e["reason"]) for e in logs if e["event"] == "tree.phase"]
+            assert logged == [(c.phase.name, c.reason) for c in report.phase_changes]

@@ -33,13 +33,24 @@ _RUNNING_LISTED = 50
 class PhaseLog:
     """The phase changes of one tree's stop, and the task that notices a phase ending by its deadline."""
 
-    __slots__ = ("_root", "_wake", "changes", "topic")
+    __slots__ = ("_closed", "_root", "_wake", "changes", "topic")
 
     def __init__(self, root: ComponentInstance, topic: Topic[PhaseChange]) -> None:
         self._root = root
         self.topic = topic
         self.changes: list[PhaseChange] = []
         self._wake: anyio.CancelScope | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """
+        The stop is over: record nothing more.
+
+        A deadline that passes at the very instant the last component ends may
+        wake the watcher after the report was made; closing keeps the log and
+        the report the same list.
+        """
+        self._closed = True
 
     @property
     def current(self) -> Phase | None:
@@ -48,6 +59,8 @@ class PhaseLog:
 
     def began(self, escalation: Escalation, reason: Literal["request", "signal", "deadline"]) -> None:
         """Record every phase that has begun since the last one recorded; nothing while the drain lasts."""
+        if self._closed:
+            return
         now = anyio.current_time()
         if now < escalation.started_at:
             return  # still draining: GRACEFUL has not begun

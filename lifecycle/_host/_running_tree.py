@@ -530,6 +530,7 @@ class RunningTree:
             task_group.start_soon(self._phases.watch, watching, escalation, name=f"lifecycle:phases:{self.name}")
             await stop_instances((instance,), escalation)
             watching.cancel()
+            self._phases.close()
             reason, detail = self._reason or (StopReason.REQUEST, "")
             requested_at = escalation.started_at if self._requested_at is None else self._requested_at
             report = ShutdownReport(
