@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -94,7 +95,14 @@ def wait_gone(pid: int, timeout: float = 15) -> None:
             os.kill(pid, 0)
         except ProcessLookupError:
             return
-        assert time.monotonic() < deadline, f"process {pid} still exists: {_stat(pid)}"
+        stat = _stat(pid)
+        if stat is not None and stat[0] == "Z" and stat[1] == os.getpid():
+            # An orphan re-parented to this test process, which an earlier tree made a
+            # subreaper: dead, and ours to reap (by its own pid: no Popen owns it).
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            continue
+        assert time.monotonic() < deadline, f"process {pid} still exists: {stat}"
         time.sleep(0.02)
 
 
@@ -120,10 +128,47 @@ def our_children() -> dict[int, str]:
     return found
 
 
+# The children this process had when the running test began: zombies of earlier
+# tests' orphans may be among them, once a tree made this process a subreaper.
+_before: set[int] = set()
+
+
+_began = [0.0]  # when the running test began, in clock ticks since boot (as /proc/PID/stat counts)
+
+
+def _ticks_now() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK")
+
+
+def _started(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(stat[stat.rfind(b")") + 2 :].split()[19])
+
+
+def new_children() -> dict[int, str]:
+    """
+    The child processes of this process that the running test made (see :func:`our_children`).
+
+    A process started before the test began is not its doing, even when it turns
+    up as a child during the test: an orphan of an earlier test, re-parented to
+    this process once a tree made it a subreaper.
+    """
+    return {
+        pid: state
+        for pid, state in our_children().items()
+        if pid not in _before and (_started(pid) or 0) >= _began[0] - 1
+    }
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_children() -> Iterator[None]:
     """Fail a test that leaves a child process (running or zombie) of this process behind."""
-    before = set(our_children())
+    _before.clear()
+    _before.update(our_children())
+    _began[0] = _ticks_now()
     yield
-    left = {pid: state for pid, state in our_children().items() if pid not in before}
+    left = new_children()
     assert left == {}, f"child processes left behind (pid: state): {left}"

@@ -18,6 +18,7 @@ import attrs
 import pytest
 from childprocs import (  # noqa: F401 - no_leftover_children is an autouse fixture
     PY,
+    new_children,
     no_leftover_children,
     open_beacon,
     our_children,
@@ -192,7 +193,7 @@ class TestDetached:
         run = await run_child(SETSID_GRANDCHILD, monkeypatch, survivors)
         assert not alive(run.first)
         assert not alive(run.second)
-        assert our_children() == {}
+        assert new_children() == {}
         assert run.report.ok
         (contained,) = [e for e in run.logs if e["event"] == "process.contained"]
         assert contained["mechanism"] == mechanism
@@ -207,7 +208,7 @@ class TestDetached:
         run = await run_child(DOUBLE_FORK, monkeypatch, survivors)
         assert not alive(run.first)  # the middle process
         assert not alive(run.second)  # the daemon
-        assert our_children() == {}
+        assert new_children() == {}
         assert run.report.ok
 
     @pytest.mark.usefixtures("mechanism")
@@ -218,7 +219,7 @@ class TestDetached:
         run = await run_child(STUBBORN_PAIR, monkeypatch, survivors)
         assert not alive(run.first)
         assert not alive(run.second)
-        assert our_children() == {}
+        assert new_children() == {}
         assert 0.6 <= run.took < 10
         signals = [(e["signal"], e["phase"]) for e in run.logs if e["event"] == "process.signalled"]
         assert signals == [("SIGTERM", "GRACEFUL"), ("SIGKILL", "TERMINATE")]
@@ -234,7 +235,7 @@ class TestRecorded:
         monkeypatch.setattr(_containment, "RECORD_INTERVAL", 0.1)
         run = await run_child(HIDDEN_DAEMON, monkeypatch, survivors)
         assert not alive(run.second)
-        assert our_children() == {}
+        assert new_children() == {}
         assert run.report.ok
 
 

@@ -19,6 +19,7 @@ import pytest
 from childprocs import (  # noqa: F401 - no_leftover_children is an autouse fixture
     PY,
     is_dead,
+    new_children,
     no_leftover_children,
     open_beacon,
     our_children,
@@ -323,7 +324,7 @@ class TestNoOrphans:
                 with pytest.raises(ProcessLookupError):
                     os.kill(pid, 0)
                 assert is_dead(grandchild)
-                assert our_children() == {}
+                assert new_children() == {}
         # The child exited on SIGTERM at once; its grandchild held the stop until TERMINATE.
         assert took < 5
         assert stopped_after(report, SHORT.offset(Phase.FORCEFUL))
