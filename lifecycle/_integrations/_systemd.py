@@ -193,6 +193,8 @@ class _Loop:
             self.stopping_sent = True
             reason = _reason_text(self.tree)
             self.notifier.send(STOPPING=1, STATUS=f"{self.tree.name}: stopping ({reason})")
+            # At once, not when the loop below next runs: a short drain would be over by then.
+            self.phase_status(anyio.current_time())
         self.wake.set()
 
     def phase_status(self, now: float) -> None:
