@@ -499,7 +499,8 @@ class ComponentInstance:
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(handle)
-        self._tg.start_soon(handle._main, self, fn, args, name=f"lifecycle:{self.path}:{handle.name}")
+        coro = handle._coro = handle._main(self, fn, args)
+        self._tg.start_soon(lambda: coro, name=f"lifecycle:{self.path}:{handle.name}")
         return handle
 
     def _stop_self(self, detail: str, *, failed: bool) -> None:

@@ -39,11 +39,17 @@ _SETTLE_QUIET = 3
 _SETTLE_MAX = 100
 
 
-def _position(instance: ComponentInstance) -> tuple[int, int] | None:
-    """Where the instance's task is suspended now (its innermost frame and instruction)."""
+def _position(instance: ComponentInstance) -> tuple[tuple[int, int] | None, ...] | None:
+    """
+    Where the instance's task and the tasks it spawned are suspended now.
+
+    Its spawned tasks count: a component whose own task waits for them to
+    unwind (a supervisor's helpers, a worker's tasks) is still moving.
+    """
     if instance.done or instance._coro is None:
         return None
-    return suspension_point(instance._coro)
+    tasks = tuple(suspension_point(t._coro) for t in instance._tasks or () if not t.done and t._coro is not None)
+    return (suspension_point(instance._coro), *tasks)
 
 
 async def _settle(alive: Sequence[ComponentInstance]) -> None:

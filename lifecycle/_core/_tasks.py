@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, final
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, final
 
 import anyio
 
@@ -41,6 +41,7 @@ class TaskHandle(Generic[T]):
     __slots__ = (
         "_cancel_requested",
         "_cancelled",
+        "_coro",
         "_done",
         "_error",
         "_event",
@@ -60,6 +61,8 @@ class TaskHandle(Generic[T]):
         self._cancel_requested = False
         self._cancelled = False
         self._event: anyio.Event | None = None
+        # The task's coroutine, for a stop that watches whether its tasks still move.
+        self._coro: Coroutine[Any, Any, None] | None = None
 
     @property
     def done(self) -> bool:

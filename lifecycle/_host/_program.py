@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Literal
@@ -177,6 +178,7 @@ def execute(
             return _execute(
                 spec,
                 watchdog,
+                signals=signals,
                 backend=backend,
                 options=options,
                 policy=tree_policy,
@@ -194,6 +196,7 @@ def _execute(
     spec: ComponentSpec,
     watchdog: Watchdog,
     *,
+    signals: bool,
     backend: Literal["asyncio", "trio"],
     options: dict[str, object],
     policy: ShutdownPolicy,
@@ -228,6 +231,12 @@ def _execute(
                 reacting.cancel()
                 beating.cancel()
                 watchdog.detach()
+                if backend == "trio" and signals:
+                    # Trio closes its wakeup socket before it puts the previous wakeup fd
+                    # back: a signal in between makes Python print a traceback of a
+                    # failed write. The loop needs no waking any more; the watchdog
+                    # still gets the signals from the handlers.
+                    signal.set_wakeup_fd(-1)
 
     failed: BaseExceptionGroup[BaseException] | None = None
     try:
