@@ -327,6 +327,27 @@ def check(schedule: Schedule, world: World, report: ShutdownReport, m: Model, lo
         escalations=(),
     )
 )
+@example(  # a nested supervisor waiting for its spawned tasks as TERMINATE begins is not stubborn
+    Schedule(
+        tree=(
+            Plan(
+                "u",
+                (),
+                "tree",
+                children=(
+                    Plan("u", (), "generator", work=5.1234),
+                    Plan("vegi", (), "generator", work=3.1234),
+                    Plan("oq20", ("u", "vegi"), "forceful", work=6.1234),
+                ),
+            ),
+            Plan("vegi", ("u",), "graceful", work=3.1234),
+            Plan("oq20", ("u", "vegi"), "tree", children=(Plan("ekzq0r", (), "forceful", work=4.1234),)),
+        ),
+        budgets=(3, 2, 4),
+        request_at=1,
+        escalations=(),
+    )
+)
 async def test_escalation_model(schedule: Schedule) -> None:
     """Scopes end by their phase's end or their own, stubborn is exact, order and phase changes hold."""
     world, report, m, logs, recorder = await run_schedule(schedule)
