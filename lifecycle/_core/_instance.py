@@ -186,8 +186,7 @@ class ComponentInstance:
         self.state = State.STARTING
         self.value: object = None
         self.escalation: Escalation | None = None
-        # True when begin_stop() derived an escalation of this instance's own (its
-        # policy is stricter): only then is it this instance's to release.
+        # True when begin_stop() derived an escalation of its own (a stricter policy): only that one is released.
         self._own_escalation = False
         self.started_at: float | None = None
         self.ready_at: float | None = None
