@@ -383,7 +383,7 @@ class Containment:
             stat = processes.get(pid)
             if stat is not None:
                 self.known.setdefault(pid, stat[3])
-        self._reap(processes, me)
+        self._reap(processes, me, forget=scanned is None)
         # One that could not be signalled is reported, not waited for.
         live -= self.escaped
         return sorted(pid for pid in live if pid in processes and processes[pid][0] != "Z")
@@ -410,11 +410,14 @@ class Containment:
             live.add(pid)
             stack.extend(children.get(pid, ()))
 
-    def _reap(self, processes: Mapping[int, Stat], me: int) -> None:
+    def _reap(self, processes: Mapping[int, Stat], me: int, *, forget: bool) -> None:
+        """Reap the known descendants that exited here; *forget* the vanished ones only after a fresh scan."""
         for pid, start in list(self.known.items()):
             stat = processes.get(pid)
             if stat is None or stat[3] != start:
-                del self.known[pid]
+                # A scan taken before this one was recorded does not show it yet.
+                if forget:
+                    del self.known[pid]
             elif stat[0] == "Z" and stat[1] == me:
                 # Re-parented here and exited: ours to reap, by its own pid only.
                 with contextlib.suppress(ChildProcessError):
@@ -432,10 +435,12 @@ class Containment:
 
     def kill(self) -> list[int]:
         """SIGKILL everything the child owns, at once; return the pids found alive. Blocking."""
+        # Found first: a process leaves cgroup.procs as soon as cgroup.kill kills it,
+        # and one found only afterwards would be neither reported nor reaped.
+        members = self.members()
         if self.cgroup is not None:
             with contextlib.suppress(OSError):
                 (self.cgroup / "cgroup.kill").write_text("1")
-        members = self.members()
         self.signal(signal.SIGKILL, members)
         return members
 
