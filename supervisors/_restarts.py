@@ -49,6 +49,11 @@ class Supervision(DynamicChildren):
     async def _child_ended(self, child: Child, instance: ComponentInstance) -> bool:
         """Apply the restart type and strategy to a child that ended; ``False`` ends supervision."""
         failed = instance.failed
+        exit_request = _exit_request(instance)
+        if exit_request is not None:
+            # sys.exit() or KeyboardInterrupt asks for the program to end, as in a plain
+            # script: the whole tree stops, with no restart that would undo the request.
+            return self._fail(instance, f"it raised {type(exit_request).__name__}: the program is to exit")
         if instance.spec.main:
             if failed:
                 return self._fail(instance, "its main child failed")
@@ -235,3 +240,15 @@ class Supervision(DynamicChildren):
             attempt = 0  # it stayed up long enough: start the backoff over
         child.attempts = attempt + 1
         return backoff_delay(self.sup.backoff, attempt, self.random.random)
+
+
+def _exit_request(instance: ComponentInstance) -> BaseException | None:
+    """The ``SystemExit`` or ``KeyboardInterrupt`` the child (or a component below it) raised, if any."""
+    errors = list(instance.failures())
+    while errors:
+        error = errors.pop()
+        if isinstance(error, SystemExit | KeyboardInterrupt):
+            return error
+        if isinstance(error, BaseExceptionGroup):
+            errors.extend(error.exceptions)
+    return None

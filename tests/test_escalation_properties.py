@@ -281,10 +281,8 @@ def check(schedule: Schedule, world: World, report: ShutdownReport, m: Model, lo
             f"ended at {seen.ended}, expected {expected}; phase ends {m.ends}"
         )
         assert report[path].cut_off == cut, f"{path}: cut_off is {report[path].cut_off}, expected {cut}"
-    # Who is named stubborn is not checked here: in rare nested schedules, depending on
-    # how Trio orders simultaneous wake-ups, the stubborn log is not yet exact (issue 15
-    # stays open for it); tests/test_escalation_process.py pins the cases that are.
-    del stubborn_expected
+    stubborn = {e["component"] for e in logs if e["event"] == "component.stubborn"}
+    assert stubborn == stubborn_expected, f"stubborn: {stubborn}, expected {stubborn_expected}; phase ends {m.ends}"
     assert report.ok
     assert report.clean == (not any(c.cut_off for c in report.components))
 

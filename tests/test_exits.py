@@ -205,10 +205,12 @@ class TestExitRequests:
         assert "Exception Group Traceback" not in proc.stderr
         assert "Traceback (most recent call last)" not in proc.stderr
 
-    def test_a_restarted_child_still_ends_with_its_code(self, tmp_path: Path) -> None:
-        """A PERMANENT child that raises SystemExit(5): the process ends with 5, however supervision got there."""
+    def test_a_permanent_child_ends_the_program_without_a_restart(self, tmp_path: Path) -> None:
+        """A PERMANENT child that raises SystemExit(5): no restart; the tree stops in order and the process exits 5."""
         proc = run_script(tmp_path, RAISING, "asyncio", "SystemExit(5)", "permanent")
         assert proc.returncode == 5, proc.stderr
+        assert proc.stdout == "db closed\n"
+        assert "supervisor.restarting" not in proc.stderr
         assert "lifecycle: component 'svc/job' raised SystemExit(5): exit code 5" in proc.stderr
 
 

@@ -178,6 +178,45 @@ class TestRestartTypes:
         assert any(e["event"] == "supervisor.child_ended" for e in logs)
 
 
+class TestExitRequests:
+    @pytest.mark.parametrize("restart", [Restart.PERMANENT, Restart.TRANSIENT])
+    @pytest.mark.parametrize("error", [SystemExit, KeyboardInterrupt])
+    @pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+    async def test_a_child_asking_the_program_to_exit_is_not_restarted(
+        self, restart: Restart, error: type[BaseException], nested: bool
+    ) -> None:
+        """sys.exit() or KeyboardInterrupt in any child ends the tree in order, as in a plain script: no restart."""
+        runs: list[float] = []
+        closed: list[str] = []
+        inner = Supervisor("inner", backoff=NO_DELAY, intensity=Intensity(max_restarts=100, within=1.0))
+
+        @inner.component
+        async def db() -> AsyncIterator[str]:
+            yield "db"
+            closed.append("db")
+
+        @inner.component(restart=restart)
+        async def job(ctx: lifecycle.Context, db: str) -> None:
+            runs.append(anyio.current_time())
+            ctx.ready()
+            await anyio.sleep(1)
+            raise error
+
+        root = Supervisor("root", backoff=NO_DELAY, intensity=Intensity(max_restarts=100, within=1.0))
+        root.add(inner, name="inner")
+        top = root if nested else inner
+        with capture_logs() as logs, pytest.raises(BaseExceptionGroup) as info:
+            async with lifecycle.running(top):
+                await anyio.sleep(10)
+        assert runs == [pytest.approx(0.0)]
+        assert closed == ["db"]
+        assert info.group_contains(error)
+        path = "root/inner/job" if nested else "inner/job"
+        giving_up = [e for e in logs if e["event"] == "supervisor.giving_up"]
+        assert giving_up[0]["child"] == path
+        assert f"it raised {error.__name__}" in giving_up[0]["reason"]
+        assert not any(e["event"] == "supervisor.restarting" for e in logs)
+
 class TestIntensity:
     async def test_too_many_restarts_make_the_supervisor_give_up(self) -> None:
         """More than max_restarts within the window: children stop in order, the last error is raised."""

@@ -27,7 +27,9 @@ def flatten_failures(errors: Iterable[tuple[str, Stage, BaseException]]) -> list
         elif isinstance(error, Exception):
             out.append(ComponentError(path, stage, error))
         else:
-            error.add_note(f"raised by component {path!r} ({stage})")
+            note = f"raised by component {path!r} ({stage})"
+            if note not in getattr(error, "__notes__", ()):  # failures() may be asked more than once
+                error.add_note(note)
             out.append(error)
     return out
 

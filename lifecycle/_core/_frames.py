@@ -45,10 +45,14 @@ def format_own_stack(coro: object) -> list[str]:
     return traceback.StackSummary.extract((f, f.f_lineno) for f in own or frames).format()
 
 
-def suspension_point(coro: object) -> tuple[int, int] | None:
-    """Where *coro* is suspended now: its innermost frame and instruction, or ``None`` if it has none."""
+def suspension_point(coro: object) -> tuple[tuple[FrameType, int], ...] | None:
+    """
+    Where *coro* is suspended now: each frame of its chain with its instruction; ``None`` without frames.
+
+    The frames themselves, not their ids: a caller that keeps a point keeps its
+    frames alive, so a frame that ended cannot be mistaken for a new one that
+    Python allocated at the same address (it does, for the short-lived frames
+    of a backend's innermost ``yield``).
+    """
     frames = coroutine_frames(coro)
-    if not frames:
-        return None
-    frame = frames[-1]
-    return (id(frame), frame.f_lasti)
+    return tuple((frame, frame.f_lasti) for frame in frames) or None

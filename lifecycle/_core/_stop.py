@@ -39,7 +39,7 @@ _SETTLE_QUIET = 3
 _SETTLE_MAX = 100
 
 
-def _position(instance: ComponentInstance) -> tuple[tuple[int, int] | None, ...] | None:
+def _position(instance: ComponentInstance) -> tuple[object, ...] | None:
     """
     Where the instance's task and the tasks it spawned are suspended now.
 
