@@ -9,6 +9,10 @@ checks every run against it:
   *timeout*) and the end of its phase, and at its first checkpoint when it is
   born past that end (DESIGN.md, "Escalation is immediate");
 - a scope is reported cut off exactly when its phase ended first;
+- a component is logged ``component.stubborn`` exactly when it is still running
+  after its cut and TERMINATE began (it swallowed cancellation and kept working
+  under a shield of its own); a supervisor waiting for its children never is
+  (DESIGN.md, "Stubborn");
 - dependents stop before their dependencies, and every started component's stop
   runs exactly once (:meth:`lifecycle.testing.Recorder.assert_invariants`);
 - every phase change is reported once, in order, with its reason.
