@@ -16,6 +16,8 @@ import anyio
 import anyio.abc
 import pytest
 
+from lifecycle._processes._guardian import guardian_pid
+
 PY = sys.executable
 
 # Imported by child scripts as `beacon(...)`: sends one datagram to the test.
@@ -156,11 +158,30 @@ def new_children() -> dict[int, str]:
     up as a child during the test: an orphan of an earlier test, re-parented to
     this process once a tree made it a subreaper.
     """
+    guardian = guardian_pid()  # started by the first contained child, lives as long as this process
     return {
         pid: state
         for pid, state in our_children().items()
-        if pid not in _before and (_started(pid) or 0) >= _began[0] - 1
+        if pid not in _before and pid != guardian and (_started(pid) or 0) >= _began[0] - 1
     }
+
+
+def reap_adopted(timeout: float = 5) -> None:
+    """
+    Wait until the processes this test's program left to this one (a subreaper) have exited, and reap them.
+
+    A program run in a subprocess has a guardian (and may leave killed
+    descendants): when the program is gone they are re-parented here, and
+    they exit on their own within moments.
+    """
+    deadline = time.monotonic() + timeout
+    while left := new_children():
+        for pid, state in left.items():
+            if state == "Z":
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+        assert time.monotonic() < deadline, f"processes left to this one still run: {left}"
+        time.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)

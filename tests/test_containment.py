@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,14 @@ from childprocs import (  # noqa: F401 - no_leftover_children is an autouse fixt
     no_leftover_children,
     open_beacon,
     our_children,
+    reap_adopted,
     script,
 )
 from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import ContainmentError, Outcome, ProcessComponent, ReadyOnLine, ShutdownPolicy
-from lifecycle._processes import _containment
+from lifecycle._processes import _containment, _guardian_process
 from supervisors import Supervisor
 
 pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="containment is Linux's"), pytest.mark.real_time]
@@ -323,17 +324,26 @@ async def blocker(ctx: lifecycle.Context) -> None:
     if os.environ.get("BLOCK"):
         time.sleep(120)
 
-lifecycle.run(tree)
+lifecycle.run(tree, backend=sys.argv[2])
 """
 
 
-def start_program(tmp_path: Path, *, block: bool) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_program(
+    tmp_path: Path, *, block: bool, backend: str = "asyncio", mechanism: str = "auto"
+) -> tuple[subprocess.Popen[bytes], int, int]:
     program = tmp_path / "program.py"
     program.write_text(textwrap.dedent(PROGRAM))
     pids = tmp_path / "pids"
     env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
-    env.update(PYTHONPATH=str(ROOT), LIFECYCLE_LOG_FORMAT="json", BLOCK="1" if block else "")
-    proc = subprocess.Popen([PY, str(program), str(pids)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        LIFECYCLE_LOG_FORMAT="json",
+        LIFECYCLE_PROCESS_CONTAINMENT=mechanism,
+        BLOCK="1" if block else "",
+    )
+    proc = subprocess.Popen(
+        [PY, str(program), str(pids), backend], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     deadline = time.monotonic() + 60
     while not pids.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -356,17 +366,127 @@ class TestServiceDeath:
         assert wait_dead(child, 2), out
         assert wait_dead(grandchild, 2), out
         assert "svc/child" in out  # the report was written
+        reap_adopted()
 
-    def test_sigkill_of_the_service_kills_its_child(self, tmp_path: Path, survivors: list[int]) -> None:
-        """Problem 4: the service is killed with SIGKILL; its child is gone within 2 s (parent-death signal)."""
-        proc, child, grandchild = start_program(tmp_path, block=False)
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_sigkill_of_the_service_kills_its_child_and_descendants(
+        self, tmp_path: Path, survivors: list[int], backend: str, mechanism: str
+    ) -> None:
+        """
+        Problem 4: the service is killed with SIGKILL; its child and the child's setsid grandchild are gone within 2 s.
+
+        On Trio too, where the fork happens in a worker thread and no parent-death
+        signal can follow the process: the guardian ends them.
+        """
+        proc, child, grandchild = start_program(tmp_path, block=False, backend=backend, mechanism=mechanism)
         survivors.extend((child, grandchild))
         proc.kill()
         proc.communicate(timeout=60)
         assert wait_dead(child, 2)
-        # Its own descendants outlive it, unless a cgroup holds them: the next
-        # service ends them (systemd would end the whole service's cgroup).
+        assert wait_dead(grandchild, 2)
         base = _containment.cgroup_base()
-        if base is not None:
-            assert [folder.name for folder in _containment.remove_stale(base)] == [f"lifecycle-{proc.pid}-0"]
-            assert wait_dead(grandchild, 2)
+        if mechanism == "cgroup" and base is not None:
+            # The guardian removed the dead service's cgroup: nothing is left for the next service.
+            assert _wait_removed(base / f"lifecycle-{proc.pid}-0", 2)
+        reap_adopted()
+
+
+def _wait_removed(folder: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while folder.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+COMMAND_PROGRAM = """
+import sys, anyio, lifecycle
+
+async def main() -> None:
+    await lifecycle.run_command([sys.executable, "-c", CODE], timeout=None)
+
+CODE = "import os, pathlib, sys, time; pathlib.Path(sys.argv[0] + 'x').write_text(str(os.getpid())); time.sleep(120)"
+CODE = CODE.replace("sys.argv[0] + 'x'", repr(sys.argv[1]))
+anyio.run(main, backend=sys.argv[2])
+"""
+
+
+class TestCommandOfAKilledService:
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_sigkill_of_the_service_kills_a_running_command(
+        self, tmp_path: Path, survivors: list[int], backend: str
+    ) -> None:
+        """A run_command() command dies with its service's SIGKILL, on Trio too (the guardian kills its group)."""
+        program = tmp_path / "program.py"
+        program.write_text(textwrap.dedent(COMMAND_PROGRAM))
+        pid_file = tmp_path / "pid"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
+        env.update(PYTHONPATH=str(ROOT))
+        proc = subprocess.Popen([PY, str(program), str(pid_file), backend], env=env)
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert proc.poll() is None, "the program ended before its command started"
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.02)
+        command = int(pid_file.read_text())
+        survivors.append(command)
+        time.sleep(0.2)  # under Trio, the worker thread that forked it may end meanwhile: no matter
+        proc.kill()
+        proc.wait(timeout=60)
+        assert wait_dead(command, 2)
+        reap_adopted()
+
+
+class TestGuardianSweep:
+    """The guardian's sweep, run in this process against real processes."""
+
+    def _spawn(self, env: dict[str, str] | None = None, *, session: bool = True) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([PY, "-c", "import time; time.sleep(60)"], env=env, start_new_session=session)
+
+    def test_lines_it_does_not_understand_are_ignored(self) -> None:
+        """Malformed lines change nothing; `end` forgets a containment entirely."""
+        owned = _guardian_process.Owned()
+        for line in ("", "root", "root k x 1", "pid k 1", "token", "token a b", "cgroup k", "what k 1 2"):
+            owned.apply(line)
+        assert owned.empty()
+        owned.apply("token k")
+        owned.apply("root k 10 20")
+        owned.apply("pid k 11 21")
+        owned.apply("cgroup k /sys/fs/cgroup/a b")
+        assert owned.cgroups == {"k": "/sys/fs/cgroup/a b"}
+        owned.apply("end k")
+        assert owned.empty()
+
+    def test_it_kills_what_is_owned_and_nothing_else(self, survivors: list[int]) -> None:
+        """By containment id, by recorded pid and start time, by a root's process group; a stranger lives."""
+        env = dict(os.environ, LIFECYCLE_CONTAINMENT_ID="feed")
+        by_token = self._spawn(env)
+        by_pid = self._spawn()
+        root = self._spawn()
+        stranger = self._spawn()
+        procs = (by_token, by_pid, root, stranger)
+        survivors.extend(p.pid for p in procs)
+        try:
+            wait_for(lambda: all(_containment.start_time(p.pid) for p in procs))
+            owned = _guardian_process.Owned()
+            owned.apply("token feed")
+            owned.apply(f"pid k {by_pid.pid} {_containment.start_time(by_pid.pid)}")
+            owned.apply(f"root r {root.pid} {_containment.start_time(root.pid)}")
+            # A recorded pid whose start time differs is another process that got the pid: spared.
+            owned.apply(f"pid k {stranger.pid} 1")
+            assert _guardian_process.sweep(owned) == 3
+            for proc in (by_token, by_pid, root):
+                assert proc.wait(timeout=5) == -signal.SIGKILL
+            assert stranger.poll() is None
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)

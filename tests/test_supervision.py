@@ -217,6 +217,7 @@ class TestExitRequests:
         assert f"it raised {error.__name__}" in giving_up[0]["reason"]
         assert not any(e["event"] == "supervisor.restarting" for e in logs)
 
+
 class TestIntensity:
     async def test_too_many_restarts_make_the_supervisor_give_up(self) -> None:
         """More than max_restarts within the window: children stop in order, the last error is raised."""

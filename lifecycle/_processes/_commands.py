@@ -17,7 +17,8 @@ import attrs
 from lifecycle._core._errors import LifecycleError
 
 from ._child_env import child_environment
-from ._containment import parent_death_command
+from ._containment import parent_death_command, start_time
+from ._guardian import tell_guardian
 from ._probes import check_timeout
 from ._process_groups import check_argv, reap_and_sweep, signal_group
 
@@ -165,6 +166,9 @@ async def run_command(
             env=environment,
             start_new_session=True,
         )
+    # The guardian kills the command's group if this process dies meanwhile (SIGKILL included).
+    key = f"command-{process.pid}"
+    tell_guardian(f"root {key} {process.pid} {start_time(process.pid) or 0}")
     stdout, stderr = bytearray(), bytearray()
     returncode: int | None = None
     try:
@@ -177,6 +181,7 @@ async def run_command(
                 await reap_and_sweep(process)
         with anyio.CancelScope(shield=True):
             await process.aclose()
+        tell_guardian(f"end {key}")
     if returncode is None:
         assert limit is not None  # noqa: S101 - only a deadline ends it early without an error
         raise CommandTimeoutError(command, limit, bytes(stdout), bytes(stderr))

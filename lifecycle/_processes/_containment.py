@@ -19,8 +19,10 @@ of two mechanisms, named in its ``process.contained`` event and its report:
     ``LIFECYCLE_CONTAINMENT_ID`` of its component in its environment.
 
 Either way the child is started through :mod:`._exec_helper`, which gives it a
-parent-death signal (SIGKILL), so the child dies with this process even when
-this process is killed with SIGKILL. Re-parented descendants are reaped by
+parent-death signal (SIGKILL) where the fork happens in the loop's thread, and
+the guardian (:mod:`._guardian`) learns what each containment owns, so the
+child and its descendants die with this process even when this process is
+killed with SIGKILL, on every backend. Re-parented descendants are reaped by
 ``waitpid`` on their own pid, never ``waitpid(-1)``, which would steal the exit
 statuses anyio waits for. Elsewhere (``process group``) only the child's
 process group is reached, as before.
@@ -49,6 +51,7 @@ from lifecycle._core._last_resort import on_hard_exit
 from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._settings import CONTAINMENT_ID_VARIABLE, PROCESS_CONTAINMENT
 
+from ._guardian import tell_guardian
 from ._probes import wait_for_exit
 
 _log = module_logger
@@ -331,8 +334,14 @@ class Containment:
         if base is not None:
             folder = base / f"lifecycle-{os.getpid()}-{next(_names)}"
             folder.mkdir()
-            return cls(name, "cgroup", folder)
-        return cls(name, "tree", None)
+            containment = cls(name, "cgroup", folder)
+        else:
+            containment = cls(name, "tree", None)
+        # Known to the guardian before the child exists: it ends them if this process dies.
+        tell_guardian(f"token {containment.token}")
+        if containment.cgroup is not None:
+            tell_guardian(f"cgroup {containment.token} {containment.cgroup}")
+        return containment
 
     def command(self, argv: tuple[str, ...], env: dict[str, str], cwd: str | None) -> list[str]:
         """The argv that starts *argv* contained; adds the token to *env*."""
@@ -349,6 +358,8 @@ class Containment:
         self.root = pid
         _live.add(self)
         on_hard_exit(kill_everything)
+        if self.mechanism != "process group":
+            tell_guardian(f"root {self.token} {pid} {start_time(pid) or 0}")
         if self.mechanism == "tree":
             _start_recorder()
 
@@ -379,10 +390,14 @@ class Containment:
             processes = recent_scan() if scanned is None else scanned
             self._descendants(processes, me, live)
         live.discard(self.root or 0)
+        found = []
         for pid in live:
             stat = processes.get(pid)
-            if stat is not None:
-                self.known.setdefault(pid, stat[3])
+            if stat is not None and pid not in self.known:
+                self.known[pid] = stat[3]
+                found.append(f"pid {self.token} {pid} {stat[3]}")
+        if found:
+            tell_guardian(*found)
         self._reap(processes, me, forget=scanned is None)
         # One that could not be signalled is reported, not waited for.
         live -= self.escaped
@@ -454,6 +469,8 @@ class Containment:
         """Reap what is left, remove the cgroup, and forget the child. Not shielded."""
         await anyio.to_thread.run_sync(self.members)
         _live.discard(self)
+        if self.mechanism != "process group":
+            tell_guardian(f"end {self.token}")
         if self.cgroup is not None:
             for _ in range(50):
                 try:
