@@ -217,11 +217,17 @@ Stat = tuple[str, int, int, int]
 
 
 def _stat(pid: int) -> Stat | None:
+    # os.open and one os.read: a third cheaper than open(), in the hot loop of a scan.
     try:
-        with open(f"/proc/{pid}/stat", "rb") as file:  # noqa: PTH123 - the hot loop of a scan
-            raw = file.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
+    try:
+        raw = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     # "pid (comm) state ppid pgrp session ... starttime": comm may hold spaces and parentheses.
     fields = raw[raw.rfind(b")") + 2 :].split()
     return fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[19])
@@ -242,13 +248,14 @@ _scan_lock = threading.Lock()
 _last_scan: tuple[float, dict[int, Stat]] = (-1.0, {})
 
 
-def recent_scan() -> dict[int, Stat]:
+def recent_scan() -> tuple[float, dict[int, Stat]]:
     """
-    A scan of /proc that began after this call did: the stops of many children share scans.
+    A scan of /proc that began after this call did, with when it began: the stops of many children share scans.
 
     Scans are serialized; one that began while the callers were already
     waiting serves them all, so a hundred children stopping together cost a
-    few scans, not a hundred.
+    few scans, not a hundred. Call it holding no other lock, or the callers
+    queue behind that lock instead and each needs a scan of its own.
     """
     global _last_scan  # noqa: PLW0603 - shared by every containment of the process
     asked = time.monotonic()
@@ -258,7 +265,7 @@ def recent_scan() -> dict[int, Stat]:
             taken = time.monotonic()
             processes = scan()
             _last_scan = (taken, processes)
-        return processes
+        return taken, processes
 
 
 def start_time(pid: int) -> int | None:
@@ -314,6 +321,10 @@ class Containment:
         self.root: int | None = None
         # Descendants seen alive, with their start time (a reused pid is not theirs).
         self.known: dict[int, int] = {}
+        # When the scan that first found each of them began: an older scan cannot forget it.
+        self._found_at: dict[int, float] = {}
+        # wait_empty() found no descendant alive and none to reap.
+        self._emptied = False
         # Descendants that could not be signalled (not ours to signal).
         self.escaped: set[int] = set()
 
@@ -363,22 +374,25 @@ class Containment:
         if self.mechanism == "tree":
             _start_recorder()
 
-    def members(self, processes: dict[int, Stat] | None = None) -> list[int]:
+    def members(self, scanned: tuple[float, dict[int, Stat]] | None = None) -> list[int]:
         """
         The live descendants of the child (not the child itself), recorded as found.
 
         Blocking (reads /proc): call it in a worker thread. Re-parented
-        descendants that have exited are reaped here. *processes* is a scan
-        to use instead of a new one (the recorder's).
+        descendants that have exited are reaped here. *scanned* is a scan
+        to use instead of a new one (the recorder's), with when it began.
         """
         if self.mechanism == "process group":  # pragma: no cover - the suite runs on Linux
             return []
+        if scanned is None and self.cgroup is None:
+            scanned = recent_scan()  # outside the lock: callers waiting together share one scan
         with _state_lock:  # the recorder thread updates the same records
-            return self._members(processes)
+            return self._members(scanned)
 
-    def _members(self, scanned: dict[int, Stat] | None) -> list[int]:
+    def _members(self, scanned: tuple[float, dict[int, Stat]] | None) -> list[int]:
         me = os.getpid()
         live: set[int] = set()
+        taken = time.monotonic()
         if self.cgroup is not None:
             # The cgroup's list is exact: no scan of /proc needed, only the pids it names.
             with contextlib.suppress(OSError):
@@ -387,7 +401,8 @@ class Containment:
             # A process leaves the cgroup's list as its exit begins, before it is a zombie: wait for it too.
             live.update(pid for pid, start in self.known.items() if processes.get(pid, ("Z", 0, 0, start))[0] != "Z")
         else:
-            processes = recent_scan() if scanned is None else scanned
+            assert scanned is not None  # noqa: S101 - members() scans for the tree mechanism
+            taken, processes = scanned
             self._descendants(processes, me, live)
         live.discard(self.root or 0)
         found = []
@@ -395,10 +410,11 @@ class Containment:
             stat = processes.get(pid)
             if stat is not None and pid not in self.known:
                 self.known[pid] = stat[3]
+                self._found_at[pid] = taken
                 found.append(f"pid {self.token} {pid} {stat[3]}")
         if found:
             tell_guardian(*found)
-        self._reap(processes, me, forget=scanned is None)
+        self._reap(processes, me, taken)
         # One that could not be signalled is reported, not waited for.
         live -= self.escaped
         return sorted(pid for pid in live if pid in processes and processes[pid][0] != "Z")
@@ -425,19 +441,21 @@ class Containment:
             live.add(pid)
             stack.extend(children.get(pid, ()))
 
-    def _reap(self, processes: Mapping[int, Stat], me: int, *, forget: bool) -> None:
-        """Reap the known descendants that exited here; *forget* the vanished ones only after a fresh scan."""
+    def _reap(self, processes: Mapping[int, Stat], me: int, taken: float) -> None:
+        """Reap the known descendants that exited here; forget the vanished ones (seen by a scan *taken* later)."""
         for pid, start in list(self.known.items()):
             stat = processes.get(pid)
             if stat is None or stat[3] != start:
-                # A scan taken before this one was recorded does not show it yet.
-                if forget:
+                # A scan that began before it was found does not show it yet.
+                if self._found_at.get(pid, 0.0) < taken:
                     del self.known[pid]
+                    self._found_at.pop(pid, None)
             elif stat[0] == "Z" and stat[1] == me:
                 # Re-parented here and exited: ours to reap, by its own pid only.
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
                 del self.known[pid]
+                self._found_at.pop(pid, None)
 
     def signal(self, sig: int, members: list[int]) -> None:
         """Send *sig* to the child's group and to every member (blocking-free)."""
@@ -464,10 +482,14 @@ class Containment:
         while members := await anyio.to_thread.run_sync(self.members):
             for pid in members:
                 await wait_for_exit(pid)
+        # Nothing left alive, nothing left to reap: unless the child still runs, nothing new can appear.
+        self._emptied = not self.known
 
     async def aclose(self) -> None:
         """Reap what is left, remove the cgroup, and forget the child. Not shielded."""
-        await anyio.to_thread.run_sync(self.members)
+        root = None if self.root is None else _stat(self.root)
+        if not (self._emptied and (root is None or root[0] == "Z")):
+            await anyio.to_thread.run_sync(self.members)
         _live.discard(self)
         if self.mechanism != "process group":
             tell_guardian(f"end {self.token}")
@@ -507,10 +529,10 @@ def _record() -> None:
             if not watched:
                 _recorder = None
                 return
-        processes = recent_scan()
+        scanned = recent_scan()
         for containment in watched:
             with contextlib.suppress(Exception):  # a record is a best effort; the stop scans again
-                containment.members(processes)
+                containment.members(scanned)
 
 
 def kill_everything() -> None:  # pragma: no cover - called by the hard exit, tested in a subprocess
