@@ -254,6 +254,26 @@ class TestStubborn:
         assert report["stuck"].stop_duration == 30.0
         assert report["stuck"].outcome is Outcome.TERMINATED
 
+    async def test_the_stack_shows_a_spawned_task_that_holds_the_stop(self) -> None:
+        """A component held by a spawned task that swallows cancellation: the stubborn log shows that task's stack."""
+        sup = Supervisor()
+
+        async def flusher() -> None:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(30)
+
+        @sup.component
+        async def exporter(ctx: lifecycle.Context) -> None:
+            ctx.spawn(flusher, name="flusher")
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        with capture_logs() as logs:
+            await stop_after_ready(sup)
+        stack = next(e["stack"] for e in logs if e["event"] == "component.stubborn")
+        assert "spawned task 'flusher':" in stack
+        assert "in flusher" in stack
+
 
 class TestSelfStop:
     async def test_escalating_reaches_a_stop_the_root_began_itself(self) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
-from ._frames import suspension_point
+from ._frames import format_own_stack, suspension_point
 from ._policy import Phase
 from ._scope import current_owner
 
@@ -179,7 +179,7 @@ def _check_stubborn(
                 "component.stubborn",
                 component=instance.path,
                 phase=Phase.TERMINATE.name,
-                stack="".join(instance.stack()),
+                stack=_stacks(instance),
             )
     elif stage is Phase.FORCEFUL and now >= escalation.end(Phase.TERMINATE):
         warned[instance] = Phase.TERMINATE
@@ -187,5 +187,14 @@ def _check_stubborn(
             instance._log.error(
                 "component.stubborn_past_terminate",
                 component=instance.path,
-                stack="".join(instance.stack()),
+                stack=_stacks(instance),
             )
+
+
+def _stacks(instance: ComponentInstance) -> str:
+    """The stack of the component's task, then that of each spawned task still running, under its name."""
+    parts = ["".join(instance.stack())]
+    for task in instance._tasks or ():
+        if not task.done and task._coro is not None:
+            parts.append(f"spawned task {task.name!r}:\n" + "".join(format_own_stack(task._coro)))
+    return "".join(parts)
