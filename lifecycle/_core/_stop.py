@@ -193,8 +193,9 @@ def _check_stubborn(
 
 def _stacks(instance: ComponentInstance) -> str:
     """The stack of the component's task, then that of each spawned task still running, under its name."""
-    parts = ["".join(instance.stack())]
-    for task in instance._tasks or ():
-        if not task.done and task._coro is not None:
-            parts.append(f"spawned task {task.name!r}:\n" + "".join(format_own_stack(task._coro)))
-    return "".join(parts)
+    spawned = [
+        f"spawned task {task.name!r}:\n" + "".join(format_own_stack(task._coro))
+        for task in instance._tasks or ()
+        if not task.done and task._coro is not None
+    ]
+    return "".join(instance.stack()) + "".join(spawned)
