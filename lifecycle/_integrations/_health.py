@@ -11,18 +11,18 @@ from typing import Final, final
 import anyio
 import anyio.abc
 import anyio.streams.stapled
-import structlog
 
 from lifecycle._core._context import Context
 from lifecycle._core._errors import ComponentError
 from lifecycle._core._observe import ComponentStatus
+from lifecycle._core._safe_logging import safe_logger
 from lifecycle._core._states import State
 from lifecycle._core._validation import Option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
 __all__ = ["HealthServer"]
 
-_log = structlog.get_logger("lifecycle")
+_log = safe_logger("lifecycle.health")
 
 _HOST = Option.text(expected="a host name or address such as '0.0.0.0'")
 _PORT = Option.whole_number(0, 65535)
