@@ -20,6 +20,8 @@ from lifecycle._core._states import State
 from lifecycle._core._validation import Option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
+from ._metrics import CONTENT_TYPE, Durations, render
+
 __all__ = ["HealthServer"]
 
 _log = safe_logger("lifecycle.health")
@@ -49,6 +51,7 @@ _REASONS: Final = {
     405: "Method Not Allowed",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
+    501: "Not Implemented",
     503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
@@ -168,6 +171,7 @@ class HealthServer:
         self.max_connections = _CONNECTIONS.check("max_connections", max_connections)
         self._tree: RunningTree | None = None
         self._active = 0
+        self._durations = Durations()
 
     async def run(self, ctx: Context) -> None:
         """
@@ -186,12 +190,14 @@ class HealthServer:
             tree.drain_delay = self.drain_delay
         if self.grace_period is not None:
             tree.grace_period = self.grace_period
+        durations = self._durations
         listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port, reuse_port=False)
-        async with listener:
-            self.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
-            ctx.log.info("health.listening", host=self.host, port=self.port)
-            ctx.ready(self)
-            await self._serve(listener, ctx)
+        with tree.subscribe_components(lambda status: durations.changed(status, anyio.current_time())):
+            async with listener:
+                self.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+                ctx.log.info("health.listening", host=self.host, port=self.port)
+                ctx.ready(self)
+                await self._serve(listener, ctx)
 
     async def _serve(self, listener: anyio.abc.Listener[anyio.abc.SocketStream], ctx: Context) -> None:
         # One accept loop per socket (IPv4 and IPv6 of a name), one limit for all.
@@ -289,6 +295,23 @@ class HealthServer:
             "components": [_component(status, now) for status in tree.components()],
         }
 
+    def metrics(self) -> tuple[int, str]:
+        """
+        Return the status and text of ``/metrics``: the Prometheus text format.
+
+        Everything in ``prometheus_client``'s default registry (the
+        application's own metrics), then the tree's; 501, saying what to
+        install, when ``prometheus_client`` is not installed.
+
+        .. versionadded:: 0.1.0
+        """
+        tree = self._require_tree()
+        try:
+            text = render(tree, self._durations, ready=self.readyz()[0] == 200, now=anyio.current_time())  # noqa: PLR2004 - HTTP OK
+        except ImportError:
+            return 501, "/metrics needs prometheus_client: pip install 'anyio-lifecycle[metrics]'\n"
+        return 200, text
+
     def _require_tree(self) -> RunningTree:
         if self._tree is None:
             msg = "The health server has not started; add it to a tree and start the tree."
@@ -348,7 +371,10 @@ class HealthServer:
             return (*self.readyz(), "text/plain; charset=utf-8")
         if path == "/tree":
             return 200, json.dumps(self.describe(), indent=2) + "\n", "application/json"
-        return 404, "not found: try /livez, /readyz or /tree\n", "text/plain; charset=utf-8"
+        if path == "/metrics":
+            status, text = self.metrics()
+            return status, text, CONTENT_TYPE if status == 200 else "text/plain; charset=utf-8"  # noqa: PLR2004 - HTTP OK
+        return 404, "not found: try /livez, /readyz, /tree or /metrics\n", "text/plain; charset=utf-8"
 
     def __repr__(self) -> str:
         return f"<HealthServer http://{self.host}:{self.port}>"
