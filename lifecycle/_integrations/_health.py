@@ -67,7 +67,7 @@ class _BadRequestError(Exception):
 @final
 class HealthServer:
     """
-    An HTTP endpoint for Kubernetes probes and humans: ``/livez``, ``/readyz``, ``/tree``.
+    An HTTP endpoint for Kubernetes probes, Prometheus and humans: ``/livez``, ``/readyz``, ``/tree``, ``/metrics``.
 
     A component: add it to a tree with ``sup.add(HealthServer(port=8081),
     name="health", priority=Priority.CRITICAL)`` (``CRITICAL``, so it answers
@@ -112,6 +112,13 @@ class HealthServer:
       state (``restarting`` while it waits for a restart, with the error that
       ended its run and when the next attempt is due), readiness, restarts,
       effective priority and dependencies.
+    - ``GET /metrics``: the Prometheus text format, through
+      ``prometheus_client`` (``pip install 'anyio-lifecycle[metrics]'``):
+      everything in its default registry (the application's own metrics),
+      then the tree's: readiness, failure and the stop's phase of the tree;
+      the state, readiness, restarts and last start and stop durations of
+      each component (see :ref:`metrics`). Without ``prometheus_client``,
+      501 with the command that installs it.
 
     Args:
         host: The address to bind; loopback unless you say otherwise (in a
@@ -148,7 +155,7 @@ class HealthServer:
 
     .. versionchanged:: 0.1.0
        *max_connections*; accept errors for lack of resources are retried;
-       bare-LF requests are answered.
+       bare-LF requests are answered; ``/metrics``.
     """
 
     def __init__(
