@@ -18,7 +18,7 @@ import structlog
 from structlog.testing import capture_logs
 
 import lifecycle
-from lifecycle._core._log_route import render_for_stdlib
+from lifecycle._core._log_route import render_for_stdlib, stdlib_logger
 from lifecycle.lowlevel import safe_logger
 from supervisors import Supervisor
 
@@ -215,6 +215,105 @@ class TestStdlibRoute:
             await start_and_stop()
         events = {entry["event"] for entry in logs}
         assert {"tree.ready", "component.starting", "tree.stopped"} <= events
+
+
+@pytest.mark.usefixtures("unconfigured")
+class TestStdlibBoundLogger:
+    def test_every_level_method_writes_its_level(self, lifecycle_records: tuple[logging.Logger, ListHandler]) -> None:
+        """Each method, its alias and ``log()`` with a number write a record at their level."""
+        logger, handler = lifecycle_records
+        logger.setLevel(logging.DEBUG)
+        log = stdlib_logger("lifecycle")
+        log.debug("d")
+        log.info("i")
+        log.msg("m")
+        log.warning("w")
+        log.warn("w2")  # noqa: G010 - the alias is part of the logger's interface
+        log.error("e")
+        log.err("e2")
+        log.critical("c")
+        log.fatal("f")
+        log.log(logging.WARNING, "l")
+        log.log(25, "between")
+        assert [(r.getMessage(), r.levelno) for r in handler.records] == [
+            ("d", logging.DEBUG),
+            ("i", logging.INFO),
+            ("m", logging.INFO),
+            ("w", logging.WARNING),
+            ("w2", logging.WARNING),
+            ("e", logging.ERROR),
+            ("e2", logging.ERROR),
+            ("c", logging.CRITICAL),
+            ("f", logging.CRITICAL),
+            ("l", logging.WARNING),
+            ("between", logging.INFO),
+        ]
+
+    def test_log_with_a_filtered_number_builds_nothing(
+        self, lifecycle_records: tuple[logging.Logger, ListHandler]
+    ) -> None:
+        """``log()`` checks the numeric level first, like the methods do."""
+        _, handler = lifecycle_records
+        value = Rendered()
+        log = stdlib_logger("lifecycle")
+        log.log(logging.INFO, "filtered", value=value)
+        assert (value.count, handler.records) == (0, [])
+        assert log.is_enabled_for(logging.WARNING)
+        assert not log.is_enabled_for(logging.INFO)
+        assert log.get_effective_level() == logging.WARNING
+
+    def test_positional_arguments_are_interpolated(self, lifecycle_records: tuple[logging.Logger, ListHandler]) -> None:
+        """As with structlog's own loggers, ``log.warning("a %s", x)`` interpolates."""
+        _, handler = lifecycle_records
+        stdlib_logger("lifecycle").warning("port %d taken", 8081)
+        assert [r.getMessage() for r in handler.records] == ["port 8081 taken"]
+
+    def test_exception_logs_the_exception_being_handled(
+        self, lifecycle_records: tuple[logging.Logger, ListHandler]
+    ) -> None:
+        """``exception()`` is an ERROR with the exception being handled."""
+        _, handler = lifecycle_records
+        empty: dict[str, int] = {}
+        try:
+            empty["k"]
+        except KeyError:
+            stdlib_logger("lifecycle").exception("lookup.failed")
+        [record] = handler.records
+        assert record.levelno == logging.ERROR
+        assert record.exc_info is not None
+        assert record.exc_info[0] is KeyError
+
+    async def test_the_async_methods_log_at_once(self, lifecycle_records: tuple[logging.Logger, ListHandler]) -> None:
+        """The ``a*`` methods log synchronously, on every backend (no thread)."""
+        logger, handler = lifecycle_records
+        logger.setLevel(logging.DEBUG)
+        log = stdlib_logger("lifecycle")
+        await log.adebug("d")
+        await log.ainfo("i")
+        await log.awarning("w")
+        await log.aerror("e")
+        await log.acritical("c")
+        await log.alog(logging.INFO, "l")
+        try:
+            int("v")
+        except ValueError:
+            await log.aexception("x")
+        assert [r.getMessage() for r in handler.records] == ["d", "i", "w", "e", "c", "l", "x"]
+        assert handler.records[-1].exc_info is not None
+
+    def test_a_broken_value_does_not_raise(
+        self, lifecycle_records: tuple[logging.Logger, ListHandler], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A value whose repr raises is the guarded chain's business: the call returns, an error is reported."""
+        _, handler = lifecycle_records
+
+        class Broken:
+            def __repr__(self) -> str:
+                raise RuntimeError("no repr")
+
+        safe_logger("lifecycle").error("broken.value", value=Broken())
+        assert handler.records == []
+        assert "broken.value" in capsys.readouterr().err
 
 
 class TestRenderForStdlib:
