@@ -153,6 +153,62 @@ class TestEmbeddedInAFreshProcess:
         assert proc.stdout == ""
 
 
+HYPERCORN = """
+    import sys
+    import anyio
+    import lifecycle
+    from hypercorn.config import Config
+    from supervisors import Supervisor
+
+    backend = sys.argv[1]
+    up = anyio.Event()
+    sup = Supervisor("app")
+
+    async def leaf(ctx):
+        ctx.ready()
+        await anyio.sleep_forever()
+
+    async def last(ctx):
+        ctx.ready()
+        up.set()
+        await anyio.sleep_forever()
+
+    for number in range(4):
+        sup.add(leaf, name=f"c{number}")
+    sup.add(last, depends_on=[f"c{number}" for number in range(4)])
+
+    async def inner(scope, receive, send):
+        raise RuntimeError("no lifespan here")
+
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    app = lifecycle.LifespanMiddleware(inner, sup)
+    if backend == "trio":
+        import trio
+        from hypercorn.trio import serve
+        trio.run(lambda: serve(app, config, shutdown_trigger=up.wait))
+    else:
+        import asyncio
+        from hypercorn.asyncio import serve
+        asyncio.run(serve(app, config, shutdown_trigger=up.wait))
+    print("served", file=sys.stderr)
+"""
+
+
+@pytest.mark.real_time
+class TestUnderHypercorn:
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_the_server_log_has_no_framework_lines(self, backend: str) -> None:
+        """A tree in the ASGI lifespan under Hypercorn, nothing configured: Hypercorn's own lines only."""
+        proc = run_script(HYPERCORN, backend)
+        assert proc.returncode == 0, proc.stderr
+        lines = (proc.stdout + proc.stderr).splitlines()
+        assert "served" in lines
+        assert any("Running on" in line for line in lines)
+        framework = [line for line in lines if "tree." in line or "component." in line or "lifespan." in line]
+        assert framework == []
+
+
 @pytest.mark.usefixtures("unconfigured")
 class TestStdlibRoute:
     async def test_tree_events_are_info_records_of_lifecycle_loggers(
