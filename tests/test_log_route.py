@@ -265,6 +265,23 @@ class TestStdlibRoute:
         assert record.exc_info is not None
         assert record.exc_info[1] is error
 
+    async def test_capture_logs_entered_while_the_tree_runs(
+        self, lifecycle_records: tuple[logging.Logger, ListHandler]
+    ) -> None:
+        """A tree started with structlog unconfigured follows ``capture_logs()`` entered later, as structlog's do."""
+        logger, handler = lifecycle_records
+        logger.setLevel(logging.DEBUG)
+        async with lifecycle.running(small_tree()) as tree:
+            await tree.ready()
+            started = len(handler.records)
+            with capture_logs() as logs:
+                await tree.shutdown()
+        events = {entry["event"] for entry in logs}
+        assert {"tree.stopping", "component.stopped", "tree.stopped"} <= events
+        assert next(e for e in logs if e["event"] == "component.stopped")["component"].startswith("app/")
+        assert started > 0
+        assert len(handler.records) == started
+
     async def test_capture_logs_still_captures(self) -> None:
         """structlog's ``capture_logs()`` configures structlog, so the events reach it from an unconfigured start."""
         with capture_logs() as logs:

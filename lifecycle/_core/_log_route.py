@@ -9,7 +9,10 @@ its own ``logging`` setup applies to them, and nothing below WARNING shows
 until it asks for more (Python's default). Without this, structlog's default
 configuration would print every debug event to stdout.
 
-On the standard-library route, the level is checked first, through the
+A logger bound on the standard-library route follows a structlog
+configuration made later (``capture_logs()`` in a test): each event first
+asks ``structlog.is_configured()``. Then, on the standard-library route, the
+level is checked, through the
 stdlib logger's ``isEnabledFor`` (cached by ``logging`` until its
 configuration changes): an event that is filtered out is never built, and no
 processor runs for it.
@@ -25,7 +28,7 @@ import structlog
 
 from ._validation import escape_unprintable
 
-__all__ = ["StdlibBoundLogger", "current_logger", "render_for_stdlib", "stdlib_logger"]
+__all__ = ["StdlibBoundLogger", "current_logger", "render_for_stdlib", "reroute_with", "stdlib_logger"]
 
 _LEVEL_TO_NAME = {
     logging.DEBUG: "debug",
@@ -77,6 +80,8 @@ def _method(level: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
     name = _LEVEL_TO_NAME[level]
 
     def method(self: StdlibBoundLogger, event: str | None = None, *args: object, **kw: object) -> Any:  # noqa: ANN401 - what the logger returns
+        if _is_configured():
+            return getattr(self.rerouted(), name)(event, *args, **kw)
         if not self._logger.isEnabledFor(level):
             return None
         return self._proxy_to_logger(name, _interpolate(event, args), **kw)
@@ -107,6 +112,17 @@ class StdlibBoundLogger(structlog.BoundLoggerBase):
 
     _logger: logging.Logger
 
+    def rerouted(self) -> structlog.typing.FilteringBoundLogger:
+        """
+        The structlog logger of the same name and context: where events go once structlog is configured.
+
+        A logger bound while structlog was not configured (a tree's, for its
+        whole life) follows a configuration made later, such as
+        ``structlog.testing.capture_logs()`` in a test, as structlog's own
+        loggers follow it.
+        """
+        return _reroute(self._logger.name).bind(**self._context)
+
     debug, adebug = _method(logging.DEBUG)
     info, ainfo = _method(logging.INFO)
     msg, amsg = info, ainfo
@@ -128,6 +144,8 @@ class StdlibBoundLogger(structlog.BoundLoggerBase):
 
     def log(self, level: int, event: str | None = None, *args: object, **kw: object) -> Any:  # noqa: ANN401 - what the logger returns
         """Log *event* at the numeric *level*."""
+        if _is_configured():
+            return self.rerouted().log(level, cast("str", event), *args, **kw)
         if not self._logger.isEnabledFor(level):
             return None
         # A custom numeric level is written at the standard level just below it.
@@ -145,6 +163,22 @@ class StdlibBoundLogger(structlog.BoundLoggerBase):
     def get_effective_level(self) -> int:
         """The stdlib logger's effective level."""
         return self._logger.getEffectiveLevel()
+
+
+_is_configured = structlog.is_configured
+
+
+def _structlog_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    return cast("structlog.typing.FilteringBoundLogger", structlog.get_logger(name).bind())
+
+
+_reroute: Callable[[str], structlog.typing.FilteringBoundLogger] = _structlog_logger
+
+
+def reroute_with(factory: Callable[[str], structlog.typing.FilteringBoundLogger]) -> None:
+    """Make *factory* give the structlog logger an event is rerouted to (the guarded one, from the layer above)."""
+    global _reroute  # noqa: PLW0603 - set once, at import of lifecycle._core._safe_logging
+    _reroute = factory
 
 
 _PROCESSORS: list[structlog.typing.Processor] = [structlog.contextvars.merge_contextvars, render_for_stdlib]
@@ -167,5 +201,5 @@ def current_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     structlog's, when the host configured structlog; else the standard library's.
     """
     if structlog.is_configured():
-        return cast("structlog.typing.FilteringBoundLogger", structlog.get_logger(name).bind())
+        return _structlog_logger(name)
     return stdlib_logger(name)

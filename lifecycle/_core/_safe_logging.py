@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import structlog
 
-from ._log_route import current_logger, stdlib_logger
+from ._log_route import current_logger, reroute_with, stdlib_logger
 from ._report_error import plain_report
 
 __all__ = ["GuardedChain", "current_guarded", "guarded", "lifecycle_logger", "module_logger", "safe_logger"]
@@ -116,6 +116,10 @@ def current_guarded(name: str) -> structlog.typing.FilteringBoundLogger:
     if logger is None:
         logger = _guarded_stdlib[name] = guarded(stdlib_logger(name))
     return logger
+
+
+# A standard-library logger bound before structlog was configured goes on guarded.
+reroute_with(lambda name: guarded(current_logger(name)))
 
 
 def lifecycle_logger(**context: object) -> structlog.typing.FilteringBoundLogger:
