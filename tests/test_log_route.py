@@ -356,6 +356,20 @@ class TestStdlibBoundLogger:
         assert record.exc_info is not None
         assert record.exc_info[0] is KeyError
 
+    def test_stack_info_reaches_the_record(self, lifecycle_records: tuple[logging.Logger, ListHandler]) -> None:
+        """``stack_info=True`` asks the stdlib record for the stack."""
+        _, handler = lifecycle_records
+        stdlib_logger("lifecycle").warning("where.am.i", stack_info=True)
+        [record] = handler.records
+        assert record.stack_info is not None
+
+    def test_log_follows_a_later_configuration(self) -> None:
+        """``log()`` on a logger bound unconfigured goes to structlog once it is configured."""
+        log = stdlib_logger("lifecycle").bind(component="app/db")
+        with capture_logs() as logs:
+            log.log(logging.INFO, "numbered")
+        assert logs == [{"event": "numbered", "component": "app/db", "log_level": "info"}]
+
     async def test_the_async_methods_log_at_once(self, lifecycle_records: tuple[logging.Logger, ListHandler]) -> None:
         """The ``a*`` methods log synchronously, on every backend (no thread)."""
         logger, handler = lifecycle_records

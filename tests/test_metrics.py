@@ -113,6 +113,34 @@ class TestMetricsEndpoint:
             assert found[key("lifecycle_component_state", component=path, state="stopped")] == 1.0
         assert found[key("lifecycle_tree_ready", tree="app")] == 0.0
 
+    @pytest.mark.virtual_time
+    async def test_the_phase_during_the_drain_and_the_stop(self) -> None:
+        """From the stop request, readiness is 0 and the phase is ``drain``, then ``graceful``."""
+        health = HealthServer(port=0, drain_delay=5)
+
+        async def slow(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                async with ctx.shielded():
+                    await anyio.sleep(10)
+
+        sup = Supervisor(name="app")
+        sup.add(health, name="health", priority=Priority.CRITICAL)
+        sup.add(slow)
+        async with lifecycle.running(sup) as tree:
+            await tree.ready()
+            tree.request_shutdown()
+            await anyio.sleep(1)
+            draining = samples(health.metrics()[1])
+            await anyio.sleep(5)
+            stopping = samples(health.metrics()[1])
+        assert draining[key("lifecycle_tree_phase", tree="app", phase="drain")] == 1.0
+        assert draining[key("lifecycle_tree_ready", tree="app")] == 0.0
+        assert stopping[key("lifecycle_tree_phase", tree="app", phase="graceful")] == 1.0
+        assert stopping[key("lifecycle_tree_phase", tree="app", phase="drain")] == 0.0
+
     async def test_without_prometheus_client_the_answer_is_501(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Without prometheus_client, /metrics answers 501 and says what to install; the probes still answer."""
         monkeypatch.setitem(sys.modules, "prometheus_client", None)
