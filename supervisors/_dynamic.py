@@ -15,7 +15,7 @@ from ._graph import _unknown_dependency_message
 
 __all__ = ["DynamicChildren"]
 
-_log = safe_logger("supervisors")
+_log = safe_logger("lifecycle.supervisors")
 
 
 class DynamicChildren(Engine):

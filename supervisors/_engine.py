@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine"]
 
-_log = safe_logger("supervisors")
+_log = safe_logger("lifecycle.supervisors")
 
 # Waves larger than this are logged with their size only.
 _LOGGED_NAMES = 20

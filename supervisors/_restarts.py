@@ -16,7 +16,7 @@ from ._strategy import AutoShutdown, Restart, Strategy
 
 __all__ = ["Supervision"]
 
-_log = safe_logger("supervisors")
+_log = safe_logger("lifecycle.supervisors")
 
 
 @final

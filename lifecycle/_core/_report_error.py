@@ -9,9 +9,9 @@ from typing import Literal, TextIO
 
 import structlog
 
-__all__ = ["plain_report", "report_error"]
+from ._log_route import current_logger
 
-_log = structlog.get_logger("lifecycle")
+__all__ = ["plain_report", "report_error"]
 
 # Per thread: logging is synchronous, so a report that re-enters this module
 # in the same thread can only come from inside the logging pipeline itself.
@@ -95,7 +95,9 @@ def report_error(
 
         error: The exception to log with its traceback, if any.
 
-        logger: The logger to use; defaults to the ``lifecycle`` logger.
+        logger: The logger to use; defaults to the ``lifecycle`` logger
+            (structlog's, or the standard library's when structlog is not
+            configured).
 
         level: The log level.
 
@@ -106,7 +108,7 @@ def report_error(
         return
     _local.reporting = True
     try:
-        log = _log if logger is None else logger
+        log = current_logger("lifecycle") if logger is None else logger
         method = getattr(log, level)
         if error is None:
             method(event, **fields)

@@ -20,9 +20,10 @@ from typing import Any, cast
 
 import structlog
 
+from ._log_route import current_logger, reroute_with, stdlib_logger
 from ._report_error import plain_report
 
-__all__ = ["GuardedChain", "guarded", "lifecycle_logger", "module_logger", "safe_logger"]
+__all__ = ["GuardedChain", "current_guarded", "guarded", "lifecycle_logger", "module_logger", "safe_logger"]
 
 Processor = Callable[[Any, str, MutableMapping[str, Any]], Any]
 
@@ -99,9 +100,31 @@ def guarded(logger: structlog.typing.FilteringBoundLogger) -> structlog.typing.F
     return cast("structlog.typing.FilteringBoundLogger", rebuilt)
 
 
+_guarded_stdlib: dict[str, structlog.typing.FilteringBoundLogger] = {}
+
+
+def current_guarded(name: str) -> structlog.typing.FilteringBoundLogger:
+    """
+    The logger named *name* by the configuration in force now, guarded.
+
+    structlog's when the host configured it; else the standard library's
+    ``logging.getLogger(name)`` (see :mod:`lifecycle._core._log_route`).
+    """
+    if structlog.is_configured():
+        return guarded(current_logger(name))
+    logger = _guarded_stdlib.get(name)
+    if logger is None:
+        logger = _guarded_stdlib[name] = guarded(stdlib_logger(name))
+    return logger
+
+
+# A standard-library logger bound before structlog was configured goes on guarded.
+reroute_with(lambda name: guarded(current_logger(name)))
+
+
 def lifecycle_logger(**context: object) -> structlog.typing.FilteringBoundLogger:
     """Return the ``lifecycle`` logger, bound now with *context*, with its processor chain guarded."""
-    return guarded(structlog.get_logger("lifecycle").bind(**context))
+    return current_guarded("lifecycle").bind(**context)
 
 
 class _LazyGuardedLogger:
@@ -113,7 +136,7 @@ class _LazyGuardedLogger:
         self._name = name
 
     def __getattr__(self, attribute: str) -> Any:  # noqa: ANN401 - whatever the logger's attribute is
-        return getattr(guarded(structlog.get_logger(self._name).bind()), attribute)
+        return getattr(current_guarded(self._name), attribute)
 
 
 def safe_logger(name: str = "lifecycle") -> structlog.typing.FilteringBoundLogger:
@@ -121,7 +144,9 @@ def safe_logger(name: str = "lifecycle") -> structlog.typing.FilteringBoundLogge
     Return a structlog logger named *name* that a broken processor chain cannot make raise (low-level).
 
     Every call uses the structlog configuration in force at that moment, as
-    ``structlog.get_logger(name)`` does, but runs the processor chain guarded:
+    ``structlog.get_logger(name)`` does; when structlog is not configured, the
+    event goes to the standard library's ``logging.getLogger(name)`` instead
+    (see :ref:`logging`). Either way the processor chain runs guarded:
     a processor that raises is reported once, as plain text on stderr with its
     traceback, and the event is dropped (an error event is written as plain
     text instead), so logging never breaks the code that logs. For a module's
@@ -129,6 +154,9 @@ def safe_logger(name: str = "lifecycle") -> structlog.typing.FilteringBoundLogge
     bound from :attr:`lifecycle.Context.log`, which is guarded the same way.
 
     .. versionadded:: 0.1.0
+
+    .. versionchanged:: 0.1.0
+       Unconfigured structlog means the standard library's ``logging``.
     """
     return cast("structlog.typing.FilteringBoundLogger", _LazyGuardedLogger(name))
 

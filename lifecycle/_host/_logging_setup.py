@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import structlog
@@ -9,7 +10,7 @@ import structlog
 from lifecycle._core._settings import LOG_FORMAT, LOG_LEVEL
 from lifecycle._core._validation import escape_unprintable
 
-__all__ = ["configure_logging"]
+__all__ = ["StructlogLineHandler", "configure_logging"]
 
 
 def configure_logging() -> bool:
@@ -20,6 +21,12 @@ def configure_logging() -> bool:
     ``LIFECYCLE_LOG_FORMAT=console|json`` overrides. Events go to stderr, at
     INFO and above (``LIFECYCLE_LOG_LEVEL`` changes that). Logging that the user
     configured is never touched.
+
+    Standard-library records (asyncio, Hypercorn, the program's own
+    ``logging`` calls) are rendered by the same processors and renderer,
+    through a :class:`structlog.stdlib.ProcessorFormatter` on a handler of the
+    root logger, whose level becomes the same; unless the root logger has
+    handlers already (the program configured ``logging`` itself).
 
     Returns:
         ``True`` if it configured structlog.
@@ -56,7 +63,38 @@ def configure_logging() -> bool:
         # reconfiguration, such as structlog.testing.capture_logs() in tests.
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
+    root = logging.getLogger()
+    if not root.handlers:
+        formatter = structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*processors[:2], structlog.stdlib.add_logger_name, *processors[2:]],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+        handler = StructlogLineHandler(structlog.PrintLogger(sys.stderr))
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+        root.setLevel(level)
     return True
+
+
+class StructlogLineHandler(logging.Handler):
+    """
+    A handler that writes each formatted record as one line through a structlog ``PrintLogger``.
+
+    The framework's own events go through a ``PrintLogger`` on the same
+    stream: sharing structlog's lock for that stream, a record and an event
+    never interleave within a line.
+    """
+
+    def __init__(self, printer: structlog.PrintLogger) -> None:
+        super().__init__()
+        self._printer = printer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Format *record* and write it as one line."""
+        try:
+            self._printer.msg(self.format(record))
+        except Exception:  # noqa: BLE001 - logging's own convention: report, never raise
+            self.handleError(record)
 
 
 # Keys whose values are multi-line by design (rendered tracebacks and stacks).

@@ -8,17 +8,17 @@ from typing import final
 
 import anyio
 import anyio.abc
-import structlog
 
 from lifecycle._core._errors import LifecycleError
 from lifecycle._core._policy import ShutdownPolicy
+from lifecycle._core._safe_logging import safe_logger
 from lifecycle._core._spec import ComponentSpec
 from lifecycle._host._embedded import running
 from lifecycle._host._running_tree import RunningTree
 
 __all__ = ["LifespanMiddleware"]
 
-_log = structlog.get_logger("lifecycle")
+_log = safe_logger("lifecycle.asgi")
 
 Scope = MutableMapping[str, object]
 Message = MutableMapping[str, object]

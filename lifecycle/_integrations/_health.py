@@ -11,18 +11,20 @@ from typing import Final, final
 import anyio
 import anyio.abc
 import anyio.streams.stapled
-import structlog
 
 from lifecycle._core._context import Context
 from lifecycle._core._errors import ComponentError
 from lifecycle._core._observe import ComponentStatus
+from lifecycle._core._safe_logging import safe_logger
 from lifecycle._core._states import State
 from lifecycle._core._validation import Option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
+from ._metrics import CONTENT_TYPE, Durations, render
+
 __all__ = ["HealthServer"]
 
-_log = structlog.get_logger("lifecycle")
+_log = safe_logger("lifecycle.health")
 
 _HOST = Option.text(expected="a host name or address such as '0.0.0.0'")
 _PORT = Option.whole_number(0, 65535)
@@ -49,6 +51,7 @@ _REASONS: Final = {
     405: "Method Not Allowed",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
+    501: "Not Implemented",
     503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
@@ -64,7 +67,7 @@ class _BadRequestError(Exception):
 @final
 class HealthServer:
     """
-    An HTTP endpoint for Kubernetes probes and humans: ``/livez``, ``/readyz``, ``/tree``.
+    An HTTP endpoint for Kubernetes probes, Prometheus and humans: ``/livez``, ``/readyz``, ``/tree``, ``/metrics``.
 
     A component: add it to a tree with ``sup.add(HealthServer(port=8081),
     name="health", priority=Priority.CRITICAL)`` (``CRITICAL``, so it answers
@@ -109,6 +112,13 @@ class HealthServer:
       state (``restarting`` while it waits for a restart, with the error that
       ended its run and when the next attempt is due), readiness, restarts,
       effective priority and dependencies.
+    - ``GET /metrics``: the Prometheus text format, through
+      ``prometheus_client`` (``pip install 'anyio-lifecycle[metrics]'``):
+      everything in its default registry (the application's own metrics),
+      then the tree's: readiness, failure and the stop's phase of the tree;
+      the state, readiness, restarts and last start and stop durations of
+      each component (see :ref:`metrics`). Without ``prometheus_client``,
+      501 with the command that installs it.
 
     Args:
         host: The address to bind; loopback unless you say otherwise (in a
@@ -145,7 +155,7 @@ class HealthServer:
 
     .. versionchanged:: 0.1.0
        *max_connections*; accept errors for lack of resources are retried;
-       bare-LF requests are answered.
+       bare-LF requests are answered; ``/metrics``.
     """
 
     def __init__(
@@ -168,6 +178,7 @@ class HealthServer:
         self.max_connections = _CONNECTIONS.check("max_connections", max_connections)
         self._tree: RunningTree | None = None
         self._active = 0
+        self._durations = Durations()
 
     async def run(self, ctx: Context) -> None:
         """
@@ -186,12 +197,14 @@ class HealthServer:
             tree.drain_delay = self.drain_delay
         if self.grace_period is not None:
             tree.grace_period = self.grace_period
+        durations = self._durations
         listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port, reuse_port=False)
-        async with listener:
-            self.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
-            ctx.log.info("health.listening", host=self.host, port=self.port)
-            ctx.ready(self)
-            await self._serve(listener, ctx)
+        with tree.subscribe_components(lambda status: durations.changed(status, anyio.current_time())):
+            async with listener:
+                self.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+                ctx.log.info("health.listening", host=self.host, port=self.port)
+                ctx.ready(self)
+                await self._serve(listener, ctx)
 
     async def _serve(self, listener: anyio.abc.Listener[anyio.abc.SocketStream], ctx: Context) -> None:
         # One accept loop per socket (IPv4 and IPv6 of a name), one limit for all.
@@ -289,6 +302,23 @@ class HealthServer:
             "components": [_component(status, now) for status in tree.components()],
         }
 
+    def metrics(self) -> tuple[int, str]:
+        """
+        Return the status and text of ``/metrics``: the Prometheus text format.
+
+        Everything in ``prometheus_client``'s default registry (the
+        application's own metrics), then the tree's; 501, saying what to
+        install, when ``prometheus_client`` is not installed.
+
+        .. versionadded:: 0.1.0
+        """
+        tree = self._require_tree()
+        try:
+            text = render(tree, self._durations, ready=self.readyz()[0] == 200, now=anyio.current_time())  # noqa: PLR2004 - HTTP OK
+        except ImportError:
+            return 501, "/metrics needs prometheus_client: pip install 'anyio-lifecycle[metrics]'\n"
+        return 200, text
+
     def _require_tree(self) -> RunningTree:
         if self._tree is None:
             msg = "The health server has not started; add it to a tree and start the tree."
@@ -348,7 +378,10 @@ class HealthServer:
             return (*self.readyz(), "text/plain; charset=utf-8")
         if path == "/tree":
             return 200, json.dumps(self.describe(), indent=2) + "\n", "application/json"
-        return 404, "not found: try /livez, /readyz or /tree\n", "text/plain; charset=utf-8"
+        if path == "/metrics":
+            status, text = self.metrics()
+            return status, text, CONTENT_TYPE if status == 200 else "text/plain; charset=utf-8"  # noqa: PLR2004 - HTTP OK
+        return 404, "not found: try /livez, /readyz, /tree or /metrics\n", "text/plain; charset=utf-8"
 
     def __repr__(self) -> str:
         return f"<HealthServer http://{self.host}:{self.port}>"

@@ -13,18 +13,18 @@ from typing import final
 import anyio
 import anyio.to_thread
 import attrs
-import structlog
 
 from lifecycle._core._context import Context
 from lifecycle._core._observe import Subscription
 from lifecycle._core._report import ShutdownReport
+from lifecycle._core._safe_logging import safe_logger
 from lifecycle._core._states import State
 from lifecycle._core._validation import Option
 from lifecycle._host._running_tree import RunningTree, current_tree
 
 __all__ = ["StateFile", "StateRecord", "read_state_file", "write_state_file"]
 
-_log = structlog.get_logger("lifecycle")
+_log = safe_logger("lifecycle.state_file")
 _MODE = 0o644
 
 

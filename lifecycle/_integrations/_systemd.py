@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, final
 
 import anyio
 import anyio.abc
-import structlog
 
 from lifecycle._core._policy import Phase
+from lifecycle._core._safe_logging import safe_logger
 
 if TYPE_CHECKING:
     from lifecycle._host._running_tree import RunningTree
 
 __all__ = ["EXTEND_INTERVAL", "SystemdNotifier", "notify_systemd", "sanitize", "watchdog_interval"]
 
-_log = structlog.get_logger("lifecycle")
+_log = safe_logger("lifecycle.systemd")
 
 #: How often a start or stop that makes progress asks systemd for more time;
 #: each request extends the timeout by twice this.
