@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import errno
 import importlib.util
+import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import anyio
 import anyio.lowlevel
@@ -12,7 +18,7 @@ from helpers import run_logged
 
 import lifecycle
 from lifecycle import ExitCode, StopReason
-from lifecycle._host._logging_setup import configure_logging
+from lifecycle._host._logging_setup import LogOutput, configure_logging
 from supervisors import Backoff, Intensity, Restart, Supervisor
 
 NO_DELAY = Backoff(initial=0.0, maximum=0.0, jitter=False)
@@ -132,6 +138,30 @@ class TestLogging:
         with pytest.raises(lifecycle.ConfigurationError, match=message):
             configure_logging()
 
+    def test_a_full_disk_drops_a_line_and_a_lost_reader_drops_them_all(self) -> None:
+        """LogOutput: ENOSPC loses that line only; EPIPE loses every later one; neither raises."""
+
+        class Flaky(io.StringIO):
+            failures: ClassVar[list[int]] = []
+
+            def write(self, text: str) -> int:
+                if self.failures:
+                    raise OSError(self.failures.pop(0), "no")
+                return super().write(text)
+
+        stream = Flaky()
+        output = LogOutput(stream)
+        Flaky.failures[:] = [errno.ENOSPC]
+        output.write("lost\n")
+        output.write("kept\n")
+        assert not output.reader_gone
+        Flaky.failures[:] = [errno.EPIPE]
+        output.write("gone\n")
+        output.flush()
+        output.write("after\n")
+        assert output.reader_gone
+        assert stream.getvalue() == "kept\n"
+
 
 class TestSupervisionOutcome:
     """Issue 16: the exit code says how the tree ended, not whether supervision had work to do."""
@@ -207,6 +237,52 @@ def test_ctrl_c_after_a_handled_failure_exits_zero(tmp_path: Path, backend: str)
     assert proc.stdout.split() == ["signal", "True", "failed", "True"]
     (failed,) = [e for e in events if e["event"] == "component.failed"]
     assert failed["component"] == "svc/probe"
+
+
+LOSES_ITS_READER = """
+import sys
+import anyio, lifecycle
+from supervisors import Supervisor
+
+tree = Supervisor("svc")
+
+@tree.component
+async def ticker(ctx: lifecycle.Context) -> None:
+    ctx.ready()
+    for i in range(200):  # far more than a pipe holds once nobody reads it
+        ctx.log.warning("tick", i=i, padding="x" * 500)
+        await anyio.sleep(0)
+    await anyio.sleep_forever()
+
+@tree.component(main=True)
+async def main(ctx: lifecycle.Context, ticker: None) -> None:
+    await anyio.sleep(0.5)
+
+report = lifecycle.run(tree, backend=sys.argv[1])
+print(report.ok, report["ticker"].restarts, flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_lost_log_reader_does_not_break_the_program(tmp_path: Path, backend: str) -> None:
+    """
+    `program 2>&1 | head -2`: once stderr's reader is gone, log lines are dropped, nothing fails.
+
+    Before, every log call raised BrokenPipeError in the component that made it,
+    which its supervisor restarted, forever.
+    """
+    script = tmp_path / "reader.py"
+    script.write_text(LOSES_ITS_READER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "LIFECYCLE_LOG_FORMAT": "json"}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), backend], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    proc.stderr.readline()
+    proc.stderr.close()  # the reader is gone, as after `| head -1`
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.OK
+    assert out.split() == ["True", "0"]
 
 
 def test_infinite_budgets_disable_the_hard_exit() -> None:

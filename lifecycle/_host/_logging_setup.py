@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
 import sys
+from typing import IO, Any, TextIO, cast
 
 import structlog
 
 from lifecycle._core._settings import LOG_FORMAT, LOG_LEVEL
 from lifecycle._core._validation import escape_unprintable
 
-__all__ = ["StructlogLineHandler", "configure_logging"]
+__all__ = ["LogOutput", "StructlogLineHandler", "configure_logging"]
 
 
 def configure_logging() -> bool:
@@ -40,6 +44,8 @@ def configure_logging() -> bool:
     fmt = LOG_FORMAT.read()
     level = LOG_LEVEL.read()
     console = fmt == "console" or (fmt is None and sys.stderr.isatty())
+    # A file to structlog, which only writes and flushes it.
+    output = cast("TextIO", LogOutput(sys.stderr))
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
     )
@@ -61,7 +67,7 @@ def configure_logging() -> bool:
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # No cache_logger_on_first_use: cached loggers would ignore later
         # reconfiguration, such as structlog.testing.capture_logs() in tests.
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(output),
     )
     root = logging.getLogger()
     if not root.handlers:
@@ -69,11 +75,61 @@ def configure_logging() -> bool:
             foreign_pre_chain=[*processors[:2], structlog.stdlib.add_logger_name, *processors[2:]],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
-        handler = StructlogLineHandler(structlog.PrintLogger(sys.stderr))
+        handler = StructlogLineHandler(structlog.PrintLogger(output))
         handler.setFormatter(formatter)
         root.addHandler(handler)
         root.setLevel(level)
     return True
+
+
+class LogOutput:
+    """
+    The stream the log lines of ``run()`` go to, which a lost reader cannot break.
+
+    When the reader of stderr is gone (``program 2>&1 | head``, a closed
+    terminal, a log collector that died), a write raises
+    :exc:`BrokenPipeError` (or ``EIO``): it would fail the component that
+    logged, and a restart that logs again. Instead, from the first such
+    failure on, lines are dropped and stderr is pointed at ``/dev/null``, so
+    the report and anything else written there at exit cannot fail either.
+    Another failed write (a full disk) drops its line only.
+    """
+
+    _READER_GONE = frozenset({errno.EPIPE, errno.EIO})
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        """Write *text*, or drop it once the reader is gone."""
+        if not self.reader_gone:
+            try:
+                self._stream.write(text)
+            except OSError as error:
+                self._failed(error)
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the stream, unless the reader is gone."""
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except OSError as error:
+                self._failed(error)
+
+    def _failed(self, error: OSError) -> None:
+        if error.errno not in self._READER_GONE:
+            return
+        self.reader_gone = True
+        with contextlib.suppress(OSError, ValueError):
+            fd = self._stream.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - the stream's other attributes (isatty, fileno)
+        return getattr(self._stream, name)
 
 
 class StructlogLineHandler(logging.Handler):
