@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
+import platform
 import re
 import signal
 import subprocess
@@ -289,6 +291,15 @@ class TestExitCodes:
 
 
 class TestCommandsInProcess:
+    def test_version_prints_the_installed_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`lifecycle --version` prints the installed distribution's version and Python's, and exits 0."""
+        with pytest.raises(SystemExit) as exc:
+            main(["--version"])
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"lifecycle {importlib.metadata.version('anyio-lifecycle')} (Python ")
+        assert platform.python_version() in out
+
     def test_check_prints_waves(self, capsys: pytest.CaptureFixture[str]) -> None:
         """`lifecycle check` prints the start and stop waves and exits 0."""
         assert main(["check", "examples.wrap_entrypoint:tree"]) == ExitCode.OK

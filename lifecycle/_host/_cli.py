@@ -152,6 +152,13 @@ def _demo_program() -> Callable[[float | None], object]:
     raise CliError(msg)
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("anyio-lifecycle")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lifecycle",
@@ -160,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
         "3 hard exit (terminate deadline, or a third signal while the event loop was blocked), "
         "4 stopped without failures but some cleanup was cut short, 130 a component raised KeyboardInterrupt, "
         "n a component raised SystemExit(n).",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {_version()} (Python {sys.version.split()[0]})",
+        help="print the installed version of anyio-lifecycle and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
