@@ -19,6 +19,7 @@ import pytest
 import lifecycle
 import lifecycle.abc
 import lifecycle.lowlevel
+from lifecycle._host._cli import _parser
 import supervisors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,7 @@ TESTED = {
     "testing_faults.py",
     "asgi_app.py",
     "observing.py",
+    "reloading.py",
 }
 # Every script of the tutorial, in docs/examples/tutorial.
 TUTORIAL = {
@@ -561,6 +563,40 @@ class TestObserving:
         assert lines.index("tree ready: 5 components") < lines.index("phase GRACEFUL (request)")
         assert lines.index("app/worker: stopped") < lines.index("app/db: stopping")
         assert lines[-1] == "stopped: main exited, clean=True, 5 components"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestReloading:
+    def test_sighup_reloads_in_place_and_a_bad_file_keeps_the_old_settings(self, backend: str) -> None:
+        """reloading.py: SIGHUP reloads settings, then greeter; a file that does not parse fails only settings."""
+        lines = [
+            line
+            for line in run_example("reloading.py", backend)
+            if line.startswith(("greeter:", "reload:", "stopped:"))
+        ]
+        assert lines == [
+            "greeter: saying 'hello'",
+            "reload: began",
+            "greeter: now saying 'bonjour'",
+            "reload: ok=True reloaded=['greeter/settings', 'greeter/greeter']",
+            "reload: began",
+            "greeter: now saying 'bonjour'",
+            "reload: ok=False reloaded=['greeter/greeter']",
+            "reload: failed in ['greeter/settings']; the old settings stay",
+            "stopped: ok=True",
+        ]
+
+
+def test_the_reload_unit_file_runs_the_example_with_sighup_as_reload() -> None:
+    """reloading.service is a Type=notify-reload unit whose ExecStart the `lifecycle` command accepts."""
+    unit = (EXAMPLES / "reloading.service").read_text(encoding="utf-8")
+    settings = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    assert settings["Type"] == "notify-reload"
+    assert settings["ReloadSignal"] == "SIGHUP"
+    executable, *args = settings["ExecStart"].split()
+    assert executable.endswith("/lifecycle")
+    parsed = _parser().parse_args(args)
+    assert (parsed.command, parsed.target, parsed.sighup) == ("run", "reloading:tree", "reload")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

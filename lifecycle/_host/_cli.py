@@ -136,6 +136,7 @@ def _run(obj: object, args: argparse.Namespace) -> int:
         on_report=write_files,
         print_report=True,
         exiting=True,
+        sighup=getattr(args, "sighup", "stop"),
     )
     return ExitCode.OK
 
@@ -206,6 +207,13 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the report as JSON to PATH (after failures and hard exits too)",
     )
     p_run.add_argument("--timeline", type=Path, metavar="PATH", help=timeline_help)
+    p_run.add_argument(
+        "--sighup",
+        choices=["stop", "reload"],
+        default="stop",
+        help="what SIGHUP does: stop the tree (the default), or reload it: run the components' reload hooks "
+        "and tell systemd (for `systemctl reload` and Type=notify-reload)",
+    )
 
     p_check = sub.add_parser(
         "check",

@@ -24,6 +24,7 @@ from lifecycle._core._escalation import Escalation
 from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._observe import ComponentObservers, ComponentStatus, Subscription, Topic, collect_statuses
 from lifecycle._core._policy import Phase, ShutdownPolicy
+from lifecycle._core._reload import ReloadReport
 from lifecycle._core._report import ShutdownReport
 from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._spec import ComponentSpec
@@ -32,6 +33,7 @@ from lifecycle._core._stop import stop_instances
 from lifecycle._core._validation import Option
 
 from ._phase_log import PhaseLog
+from ._reload import TreeReloads
 
 __all__ = ["RunningTree", "as_spec", "current_tree"]
 
@@ -104,6 +106,7 @@ class RunningTree:
         "_ready_or_stopped",
         "_ready_topic",
         "_reason",
+        "_reloads",
         "_report",
         "_report_topic",
         "_requested_at",
@@ -137,6 +140,7 @@ class RunningTree:
         self._stop_topic: Topic[None] = Topic(spec.name, "stop", once=True)
         self._report_topic: Topic[ShutdownReport] = Topic(spec.name, "report", once=True)
         self._phases = PhaseLog(self._instance, Topic(spec.name, "phases"))
+        self._reloads = TreeReloads(spec.name)
         self._drain_delay = 0.0
         self._drain_cut: anyio.Event | None = None
         self._requested_at: float | None = None
@@ -359,6 +363,37 @@ class RunningTree:
         .. versionadded:: 0.1.0
         """
         return self._report_topic.add(callback)
+
+    def subscribe_reloads(self, began: Callable[[], object], ended: Callable[[ReloadReport], object]) -> Subscription:
+        """
+        Call *began()* as each reload begins (before any hook runs) and *ended(report)* as it ends.
+
+        An ignored reload calls neither. See :meth:`subscribe_components` for how callbacks run.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._reloads.topic.add(lambda report: began() if report is None else ended(report))
+
+    async def reload(self) -> ReloadReport:
+        """
+        Run the reload hooks of every running component, dependencies first, and return the report.
+
+        See :meth:`Context.on_reload() <lifecycle.Context.on_reload>`. Hooks run in the calling
+        task; one that raises is logged and reported, never raised. Ignored (``reload.ignored``)
+        before the tree has started, while it stops and during another reload; the stop's
+        beginning cancels it. A checkpoint when a hook runs; cancelling it cancels that hook.
+
+        .. versionadded:: 0.1.0
+        """
+        return await self._reloads.run(self, "reload() was called")
+
+    def request_reload(self) -> None:
+        """
+        Ask for a :meth:`reload` in the tree's own task; return at once (safe from any thread).
+
+        .. versionadded:: 0.1.0
+        """
+        self._schedule(lambda: self._reloads.start(self, "request_reload() was called"))
 
     async def ready(self) -> None:
         """

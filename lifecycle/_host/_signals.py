@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import anyio.abc
@@ -32,6 +32,7 @@ __all__ = [
     "dump_tree",
     "handling_signals",
     "log_stop_signal",
+    "reload_on_hangup",
     "stop_step",
     "watch_signals",
 ]
@@ -196,9 +197,15 @@ def _in_loop() -> bool:
     return True
 
 
+def reload_on_hangup(tree: RunningTree) -> None:
+    """Start a reload of *tree* for a SIGHUP; in the loop."""
+    tree._reloads.start(tree, "SIGHUP received")
+
+
 async def watch_signals(
     tree: RunningTree,
     *,
+    sighup: Literal["stop", "reload"] = "stop",
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """
@@ -210,7 +217,8 @@ async def watch_signals(
     handlers are Python-level ones (:func:`handling_signals`) that only schedule
     the reaction in the event loop; they are installed when
     ``task_status.started()`` is called, and the previous handlers are put
-    back when this is cancelled. Runs until cancelled.
+    back when this is cancelled. Runs until cancelled. With *sighup*
+    ``"reload"``, SIGHUP reloads the tree instead, and is not counted.
     """
     schedule = current_scheduler()
     received = 0
@@ -220,6 +228,10 @@ async def watch_signals(
         name = signal_name(signum)
         if signum == DUMP_SIGNAL:
             log_dump(tree, name)
+            return
+        if name == "SIGHUP" and sighup == "reload":
+            _log.warning("signal.received", signal=name, action="reload")
+            reload_on_hangup(tree)
             return
         received += 1
         phase = log_stop_signal(name, received, stopping=tree.stop_requested)
