@@ -19,8 +19,8 @@ import pytest
 import lifecycle
 import lifecycle.abc
 import lifecycle.lowlevel
-from lifecycle._host._cli import _parser
 import supervisors
+from lifecycle._host._cli import _parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -515,6 +515,13 @@ class TestStubborn:
         assert code == lifecycle.ExitCode.TERMINATED, text
         assert logged(events, "tree.terminated")[0]["stubborn"] == ["app/exporter"]
         assert "time.sleep(3600)" in str(logged(events, "loop.stack")[0]["stack"])
+        assert logged(events, "loop.stack")[0]["level"] == "critical"
+
+    def test_an_idle_loops_stack_is_only_a_debug_detail(self, backend: str) -> None:
+        """A loop that was not blocked at the hard exit shows only its select(): loop.stack is logged at debug."""
+        _, events, _ = stop_stubborn(backend, block=False)
+        (stack,) = logged(events, "loop.stack")
+        assert (stack["level"], stack["loop_blocked"]) == ("debug", False)
 
 
 def containing(lines: Sequence[str], text: str) -> int:

@@ -19,6 +19,8 @@ from lifecycle._core._policy import Phase
 from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._states import StopReason
 
+from ._dump_text import dump_fields
+
 if TYPE_CHECKING:
     from lifecycle._core._instance import ComponentInstance
 
@@ -186,7 +188,7 @@ def dump_tree(root: ComponentInstance) -> list[dict[str, object]]:
 
 def log_dump(tree: RunningTree, name: str) -> None:
     """Log ``tree.dump``: every live component with its state, deadlines and stack."""
-    _log.warning("tree.dump", tree=tree.name, signal=name, components=dump_tree(tree._instance))
+    _log.warning("tree.dump", tree=tree.name, signal=name, **dump_fields(dump_tree(tree._instance)))
 
 
 def _in_loop() -> bool:
