@@ -29,7 +29,6 @@ from childprocs import (  # noqa: F401 - no_leftover_children is an autouse fixt
 from structlog.testing import capture_logs
 
 import lifecycle
-from lifecycle._processes._spawned import shortened_argv
 from lifecycle import (
     ComponentError,
     ConfigurationError,
@@ -44,6 +43,7 @@ from lifecycle import (
     ReadyOnSocket,
     ShutdownPolicy,
 )
+from lifecycle._processes._spawned import shortened_argv
 from supervisors import Backoff, Supervisor
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc are checked on Linux")

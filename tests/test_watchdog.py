@@ -16,8 +16,8 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import Phase, ShutdownPolicy, StopReason
-from lifecycle._host._running_tree import RunningTree
 from lifecycle._host._dump_text import render_dump
+from lifecycle._host._running_tree import RunningTree
 from lifecycle._host._signals import dump_tree
 from lifecycle._host._watchdog import UNRESPONSIVE, Watchdog
 from supervisors import Supervisor
@@ -371,8 +371,10 @@ class TestConsoleDump:
         )
         assert text.splitlines() == [
             "app: stopping",
-            "  app/api: stopping, 2 restarts, GRACEFUL phase "
-            "(GRACEFUL ends in 1.5s; FORCEFUL ends in 2.5s; TERMINATE ends in 3.5s)",
+            (
+                "  app/api: stopping, 2 restarts, GRACEFUL phase "
+                "(GRACEFUL ends in 1.5s; FORCEFUL ends in 2.5s; TERMINATE ends in 3.5s)"
+            ),
             '      File "x.py", line 1, in api',
             "        await x",
         ]
