@@ -400,7 +400,7 @@ class TestEmbedTrio:
             "host: tree is running",
             "host: shutdown() returned: request, ok=True",
             "host: tree is running",
-            "host: block left by cancellation: the running() block exited",
+            "host: block left by cancellation: the program stopped the tree: its running() block was cancelled",
         ]
         closed = [line for line in lines if re.fullmatch(r"events: closed after \d+ events", line)]
         assert len(closed) == 2

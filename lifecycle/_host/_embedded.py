@@ -125,7 +125,7 @@ async def running(
             body_error = exc
         finally:
             with anyio.CancelScope(shield=True):
-                handle._request(StopReason.REQUEST, "the running() block exited")
+                handle._request(StopReason.REQUEST, _left_block(body_error, cancelled))
                 await handle._stopped.wait()
         failures = handle._instance.failures()
         if isinstance(body_error, cancelled) and not failures:
@@ -137,6 +137,15 @@ async def running(
         raise failure_group(msg, failures)
     if body_error is not None:
         raise body_error
+
+
+def _left_block(error: BaseException | None, cancelled: type[BaseException]) -> str:
+    """Why the tree stops when its ``running()`` block is left, in the words of whoever reads the log."""
+    if error is None:
+        return "the program stopped the tree: it left the running() block"
+    if isinstance(error, cancelled):
+        return "the program stopped the tree: its running() block was cancelled"
+    return f"the program stopped the tree: its running() block raised {type(error).__name__}"
 
 
 async def _notify_in(tree: RunningTree, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

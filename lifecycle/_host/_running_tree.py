@@ -431,17 +431,19 @@ class RunningTree:
         """
         self._escalate(phase, "request")
 
-    async def shutdown(self) -> ShutdownReport:
+    async def shutdown(self, *, detail: str | None = None) -> ShutdownReport:
         """
         Request the stop and wait until the tree has stopped.
 
-        A checkpoint. Cancelling the caller abandons only the waiting; the stop
-        goes on, and leaving the ``async with`` block waits for it.
+        *detail* says why, in the words of whoever reads the logs and the report
+        (``tree.stopping``, :attr:`ShutdownReport.detail`); ``"shutdown() was
+        called"`` by default. A checkpoint. Cancelling the caller abandons only
+        the waiting; the stop goes on, and leaving the ``async with`` block waits for it.
 
-        Returns:
-            The report of the stop.
+        .. versionchanged:: 0.1.0
+           Added *detail*.
         """
-        self._request(StopReason.REQUEST, "shutdown() was called")
+        self._request(StopReason.REQUEST, detail or "shutdown() was called")
         return await self.wait()
 
     async def wait(self) -> ShutdownReport:
@@ -579,15 +581,11 @@ class RunningTree:
                 phase_changes=tuple(self._phases.changes),
             )
             self._report = report
-            counts = {outcome.value: n for outcome, n in report.counts.items()}
+            # How many components ended each way, under one key: `graceful=3` beside the
+            # stop's budgets read as a number of seconds.
+            outcomes = {outcome.value: n for outcome, n in report.counts.items()}
             log = _log.info if report.ok else _log.error
-            log(
-                "tree.stopped",
-                tree=self.name,
-                duration=round(report.duration, 6),
-                ok=report.ok,
-                **counts,
-            )
+            log("tree.stopped", tree=self.name, duration=round(report.duration, 6), ok=report.ok, outcomes=outcomes)
             self._stopped.set()
             self._ready_or_stopped.set()
             self._report_topic.publish(report)
