@@ -141,10 +141,10 @@ def _run(obj: object, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _demo_program() -> Callable[[float | None], object]:
+def _demo_program() -> Callable[..., object]:
     for entry in importlib.metadata.entry_points(group=PROGRAMS_GROUP):
         if entry.name == "demo":
-            program: Callable[[float | None], object] = entry.load()
+            program: Callable[..., object] = entry.load()
             return program
     msg = (
         "the demo program is not installed: reinstall anyio-lifecycle "
@@ -232,6 +232,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a small service tree (store, cache, workers, ticker, HTTP API, child process) until Ctrl-C.",
     )
     p_demo.add_argument("--for", dest="seconds", type=float, metavar="SECONDS", help="stop after SECONDS")
+    p_demo.add_argument(
+        "--slow",
+        action="store_true",
+        help="slow cleanups, each bound to a phase, and budgets of 4 s each: watch GRACEFUL, FORCEFUL and "
+        "TERMINATE, and what each Ctrl-C does",
+    )
     backend_options(p_demo)
     p_demo.add_argument("--timeline", type=Path, metavar="PATH", help=timeline_help)
     return parser
@@ -239,7 +245,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _command(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        return _run(_demo_program()(args.seconds), args)
+        return _run(_demo_program()(args.seconds, slow=args.slow), args)
     obj = load_target(args.target)
     if args.command == "run":
         return _run(obj, args)
