@@ -271,7 +271,7 @@ def assert_no_overlap(report: ShutdownReport) -> None:
             overlap = box_a[0] < box_b[2] and box_b[0] < box_a[2] and box_a[1] < box_b[3] and box_b[1] < box_a[3]
             assert not overlap, f"{a!r} {box_a} overlaps {b!r} {box_b}"
     markers = [box for text, box in labels if text == "request" or " begins" in text]
-    assert all(0 <= box[0] and box[2] <= 960 for box in markers)
+    assert all(box[0] >= 0 and box[2] <= 960 for box in markers)
 
 
 def escalated(graceful: float, forceful: float, duration: float, reasons: tuple[str, str]) -> ShutdownReport:

@@ -82,7 +82,7 @@ def _place_markers(markers: list[tuple[str, float]], taken: list[Box], right: fl
             y = -LANE0 - lane * LANE
             anchor, tx = ("start", bx + 4) if text_box(text, bx + 4, y, bold=True)[2] <= right else ("end", bx - 4)
             box = text_box(text, tx, y, bold=True, anchor=anchor)
-            stem = (bx - 1, y - 10, bx + 1, -20)
+            stem: Box = (bx - 1, y - 10, bx + 1, -20.0)
             if any(_overlap(box, other) for other in (*taken, *labels, *stems)):
                 continue
             crossing = any(_overlap(stem, other) for other in labels)
@@ -297,12 +297,12 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
     # The time axis: ticks, labels and grid lines.
     svg.open("g", class_="axis")
     svg.element("line", x1=x0, y1=top, x2=x1, y2=top, stroke=MUTED)
-    for t, text in ticks:
+    for t, tick_text in ticks:
         tx = x(t)
         svg.element("line", class_="grid", x1=tx, y1=top, x2=tx, y2=top + plot_h, stroke=GRID)
         svg.element("line", x1=tx, y1=top - 4, x2=tx, y2=top, stroke=MUTED)
-        if text is not None:
-            svg.element("text", text, x=tx, y=top - 8, text_anchor="middle", fill=MUTED)
+        if tick_text is not None:
+            svg.element("text", tick_text, x=tx, y=top - 8, text_anchor="middle", fill=MUTED)
     svg.close("g")
 
     # The request, and when FORCEFUL and TERMINATE began for the tree: a line through
