@@ -91,6 +91,20 @@ def test_every_example_is_tested() -> None:
     assert {path.name for path in EXAMPLES.glob("*.py")} == TESTED
 
 
+def test_the_tutorial_counts_its_steps_and_shows_whole_programs() -> None:
+    """The tutorial says how many steps it has, and includes every script whole: imports and all."""
+    text = (DOCS / "tutorial.rst").read_text(encoding="utf-8")
+    steps = re.findall(r"^Step (\d+):", text, flags=re.MULTILINE)
+    assert steps == [str(n) for n in range(1, len(steps) + 1)]
+    words = {4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+    assert f"in {words[len(steps)]} steps" in " ".join(text.split())
+    includes = re.findall(r"\.\. literalinclude:: (\S+)\n((?:   :.*\n)*)", text)
+    assert len(includes) >= len(steps)
+    for path, options in includes:
+        assert re.findall(r":(\w[\w-]*):", options) == ["language"], f"{path} is not shown whole: {options!r}"
+        assert "import" in (DOCS / path).read_text(encoding="utf-8")
+
+
 def test_every_tutorial_step_is_tested() -> None:
     """Every script in docs/examples/tutorial is run by a test in this module."""
     assert {path.name for path in (EXAMPLES / "tutorial").glob("*.py")} == TUTORIAL
