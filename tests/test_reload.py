@@ -163,6 +163,15 @@ class TestHooks:
 
 
 class TestIgnored:
+    async def test_a_reload_requested_after_the_stop_is_ignored_and_logged(self) -> None:
+        """request_reload() on a tree that has stopped runs nothing: `reload.ignored`, the tree is not running."""
+        async with lifecycle.running(build([])) as tree:
+            await tree.ready()
+        with capture_logs() as logs:
+            tree.request_reload()
+            await anyio.wait_all_tasks_blocked()
+        assert [(e["event"], e["reason"]) for e in logs] == [("reload.ignored", "the tree is not running")]
+
     async def test_a_reload_during_the_stop_is_ignored_and_logged(self) -> None:
         """Once the stop was requested a reload runs no hook: `reload.ignored`, and the report says why."""
         calls: list[str] = []

@@ -341,6 +341,19 @@ class TestLabels:
         duration = max(graceful + forceful + extra, 1e-4)
         assert_no_overlap(escalated(graceful, forceful, duration, reasons))
 
+    def test_a_crowded_axis_leaves_out_tick_labels_that_would_touch(self) -> None:
+        """Long component names squeeze the plot: ticks whose labels would overlap keep their tick, not the label."""
+        report = escalated(0.2, 0.2, 1.0, ("signal", "signal"))
+        long_name = "a-component-whose-name-goes-on-and-on-and-on-for-a-very-long-time-indeed-and-more"
+        child = attrs.evolve(report.root_report.children[0], name=long_name, path=f"root/{long_name}")
+        root = attrs.evolve(report.root_report, children=(child, *report.root_report.children[1:]))
+        crowded = attrs.evolve(report, root_report=root)
+        assert_no_overlap(crowded)
+        svg = parse(crowded)
+        grid = svg.findall(".//svg:g[@class='axis']/svg:line[@class='grid']", NS)
+        labels = svg.findall(".//svg:g[@class='axis']/svg:text", NS)
+        assert 0 < len(labels) < len(grid)
+
     def test_markers_take_lanes_above_the_tick_labels(self) -> None:
         """Phases that began together get stacked labels, all above the axis labels, with the "0" left clear."""
         svg = parse(escalated(0.004, 0.002, 0.015, ("signal", "signal")))

@@ -378,3 +378,7 @@ class TestConsoleDump:
             '      File "x.py", line 1, in api',
             "        await x",
         ]
+
+    def test_render_dump_of_no_component_says_so(self) -> None:
+        """A dump with nothing alive (the tree has just stopped) is one line that says so."""
+        assert render_dump([]) == "(no live component)\n"
