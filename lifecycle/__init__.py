@@ -44,6 +44,7 @@ from ._core._observe import Subscription as Subscription
 from ._core._policy import Phase as Phase
 from ._core._policy import Priority as Priority
 from ._core._policy import ShutdownPolicy as ShutdownPolicy
+from ._core._reload import ReloadReport as ReloadReport
 from ._core._report import ComponentReport as ComponentReport
 from ._core._report import ShutdownReport as ShutdownReport
 from ._core._report_error import report_error as report_error
@@ -149,6 +150,7 @@ __all__ = [
     "ReadyOnNotify",
     "ReadyOnPort",
     "ReadyOnSocket",
+    "ReloadReport",
     "RunningTree",
     "ShieldedScope",
     "ShutdownPolicy",

@@ -6,8 +6,11 @@ import importlib.util
 from typing import Any
 
 import pytest
-import trio.testing
 from hypothesis import settings
+
+# The suite's virtual time is the one users get: tests marked `virtual_time` are generated for trio
+# only, each on a fresh MockClock(autojump_threshold=0).
+pytest_plugins = ["lifecycle.pytest_plugin"]
 
 _BACKENDS = [
     pytest.param("asyncio", id="asyncio"),
@@ -30,12 +33,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
     """
     The backend of an async test.
 
-    Tests marked ``virtual_time`` run only on trio, with a fresh
-    ``MockClock(autojump_threshold=0)``: time jumps whenever every task is
-    blocked, so elapsed times are exact and nothing waits on the wall clock.
+    Tests marked ``virtual_time`` never reach this fixture: ``lifecycle.pytest_plugin``
+    generates them for trio only, each on a fresh ``MockClock(autojump_threshold=0)``.
     """
-    if request.node.get_closest_marker("virtual_time"):
-        if request.param != "trio":
-            pytest.skip("virtual-time tests run on trio's MockClock")
-        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
     return request.param

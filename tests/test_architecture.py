@@ -61,7 +61,10 @@ PUBLIC_BEFORE = {
         "Fault InjectedError InjectedFault Recorder Transition assert_start_order assert_stop_order inject_fault "
         "open_tree"
     ),
-    "lifecycle.pytest_plugin": "lifecycle_faults lifecycle_recorder",
+    "lifecycle.pytest_plugin": (
+        "lifecycle_faults lifecycle_recorder lifecycle_virtual_clock pytest_collection_modifyitems pytest_configure "
+        "pytest_generate_tests"
+    ),
     "supervisors": "Backoff Graph Intensity Restart Strategy Supervisor",
 }
 

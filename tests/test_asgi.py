@@ -49,6 +49,17 @@ class TestStarlette:
         assert rec.names("stop") == ["worker", "store"]
         assert app.tree is None
 
+    def test_the_stop_says_the_asgi_server_shut_down(self, backend: Backend) -> None:
+        """The stop at lifespan.shutdown is logged and reported as the ASGI server shutting down."""
+        app = LifespanMiddleware(Starlette(routes=[Route("/", answer)]), store_tree(Recorder()))
+        with capture_logs() as logs, TestClient(app, backend=backend):
+            pass
+        (stopping,) = [e for e in logs if e["event"] == "tree.stopping"]
+        assert (stopping["reason"], stopping["detail"]) == (
+            "request",
+            "the ASGI server is shutting down (lifespan.shutdown)",
+        )
+
     def test_apps_own_lifespan_runs_inside_the_trees(self, backend: Backend) -> None:
         """The wrapped app's lifespan starts after the tree and ends before it stops."""
         rec = Recorder()

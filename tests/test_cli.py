@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
+import platform
 import re
 import signal
 import subprocess
@@ -19,6 +21,7 @@ from lifecycle import ExitCode, Priority, ShutdownPolicy
 from lifecycle._host._cli import _policy, main
 from lifecycle._host._cli_render import render_check, render_dot, render_mermaid, render_text
 from supervisors import Supervisor
+from supervisors._demo import build as build_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["asyncio", "trio"]
@@ -180,6 +183,50 @@ class TestDemo:
         ]
         assert "main exited ('demo/timer' (main) returned)" in err
 
+    @pytest.mark.parametrize("backend", BACKENDS)
+    def test_slow_demo_shows_each_phase_and_each_ctrl_c_moves_it_on(self, tmp_path: Path, backend: str) -> None:
+        """
+        `lifecycle demo --slow`: cleanups bound to GRACEFUL and FORCEFUL, a child that only SIGKILL ends.
+
+        The first SIGINT starts the stop (the workers drain until GRACEFUL
+        ends), the second forces it (the drain is cut, the store flushes until
+        FORCEFUL ends), the third terminates it (the flush is cut and the child
+        killed): exit 4, some cleanup was cut short.
+        """
+        with start(tmp_path, "demo", "--slow", "--backend", backend) as proc:
+            events: list[dict[str, object]] = []
+
+            def until(event: str, **fields: object) -> None:
+                assert proc.stderr is not None
+                for line in proc.stderr:
+                    if line.startswith("{"):
+                        events.append(json.loads(line))
+                        if events[-1]["event"] == event and fields.items() <= events[-1].items():
+                            return
+                pytest.fail(f"{event!r} {fields} never appeared; events: {[e['event'] for e in events]}")
+
+            until("tree.ready")
+            proc.send_signal(signal.SIGINT)
+            until("cleanup.started", component="demo/workers", until="GRACEFUL")
+            proc.send_signal(signal.SIGINT)
+            until("cleanup.started", component="demo/store", until="FORCEFUL")
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        events += [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        assert proc.returncode == ExitCode.CUT_OFF, err
+        phases = [(e["phase"], e["reason"]) for e in events if e["event"] == "tree.phase"]
+        assert phases == [("GRACEFUL", "signal"), ("FORCEFUL", "signal"), ("TERMINATE", "signal")]
+        cut = [(e["component"], e["what"]) for e in events if e["event"] == "cleanup.cut_off"]
+        assert cut == [("demo/workers", "finishing the queued jobs"), ("demo/store", "flushing the write-ahead log")]
+        killed = [e for e in events if e["event"] == "process.signalled" and e["signal"] == "SIGKILL"]
+        assert [e["phase"] for e in killed] == ["TERMINATE"]
+        assert "Shutdown of 'demo': signal (SIGINT received)" in err
+
+    def test_slow_demo_has_budgets_of_four_seconds(self) -> None:
+        """The slow demo's budgets are short enough to wait for: 4 seconds per phase."""
+        tree = build_demo(None, slow=True)
+        assert tree.policy == ShutdownPolicy(graceful=4.0, forceful=4.0, terminate=4.0)
+
 
 class TestRunWithSignals:
     @pytest.mark.parametrize("backend", BACKENDS)
@@ -289,6 +336,15 @@ class TestExitCodes:
 
 
 class TestCommandsInProcess:
+    def test_version_prints_the_installed_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`lifecycle --version` prints the installed distribution's version and Python's, and exits 0."""
+        with pytest.raises(SystemExit) as exc:
+            main(["--version"])
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"lifecycle {importlib.metadata.version('anyio-lifecycle')} (Python ")
+        assert platform.python_version() in out
+
     def test_check_prints_waves(self, capsys: pytest.CaptureFixture[str]) -> None:
         """`lifecycle check` prints the start and stop waves and exits 0."""
         assert main(["check", "examples.wrap_entrypoint:tree"]) == ExitCode.OK

@@ -20,6 +20,7 @@ import lifecycle
 import lifecycle.abc
 import lifecycle.lowlevel
 import supervisors
+from lifecycle._host._cli import _parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -42,6 +43,7 @@ TESTED = {
     "testing_faults.py",
     "asgi_app.py",
     "observing.py",
+    "reloading.py",
 }
 # Every script of the tutorial, in docs/examples/tutorial.
 TUTORIAL = {
@@ -87,6 +89,20 @@ def index_of(lines: Sequence[str], prefix: str) -> int:
 def test_every_example_is_tested() -> None:
     """Every script in docs/examples is run by a test in this module."""
     assert {path.name for path in EXAMPLES.glob("*.py")} == TESTED
+
+
+def test_the_tutorial_counts_its_steps_and_shows_whole_programs() -> None:
+    """The tutorial says how many steps it has, and includes every script whole: imports and all."""
+    text = (DOCS / "tutorial.rst").read_text(encoding="utf-8")
+    steps = re.findall(r"^Step (\d+):", text, flags=re.MULTILINE)
+    assert steps == [str(n) for n in range(1, len(steps) + 1)]
+    words = {4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+    assert f"in {words[len(steps)]} steps" in " ".join(text.split())
+    includes = re.findall(r"\.\. literalinclude:: (\S+)\n((?:   :.*\n)*)", text)
+    assert len(includes) >= len(steps)
+    for path, options in includes:
+        assert re.findall(r":(\w[\w-]*):", options) == ["language"], f"{path} is not shown whole: {options!r}"
+        assert "import" in (DOCS / path).read_text(encoding="utf-8")
 
 
 def test_every_tutorial_step_is_tested() -> None:
@@ -398,7 +414,7 @@ class TestEmbedTrio:
             "host: tree is running",
             "host: shutdown() returned: request, ok=True",
             "host: tree is running",
-            "host: block left by cancellation: the running() block exited",
+            "host: block left by cancellation: the program stopped the tree: its running() block was cancelled",
         ]
         closed = [line for line in lines if re.fullmatch(r"events: closed after \d+ events", line)]
         assert len(closed) == 2
@@ -513,6 +529,13 @@ class TestStubborn:
         assert code == lifecycle.ExitCode.TERMINATED, text
         assert logged(events, "tree.terminated")[0]["stubborn"] == ["app/exporter"]
         assert "time.sleep(3600)" in str(logged(events, "loop.stack")[0]["stack"])
+        assert logged(events, "loop.stack")[0]["level"] == "critical"
+
+    def test_an_idle_loops_stack_is_only_a_debug_detail(self, backend: str) -> None:
+        """A loop that was not blocked at the hard exit shows only its select(): loop.stack is logged at debug."""
+        _, events, _ = stop_stubborn(backend, block=False)
+        (stack,) = logged(events, "loop.stack")
+        assert (stack["level"], stack["loop_blocked"]) == ("debug", False)
 
 
 def containing(lines: Sequence[str], text: str) -> int:
@@ -561,6 +584,40 @@ class TestObserving:
         assert lines.index("tree ready: 5 components") < lines.index("phase GRACEFUL (request)")
         assert lines.index("app/worker: stopped") < lines.index("app/db: stopping")
         assert lines[-1] == "stopped: main exited, clean=True, 5 components"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+class TestReloading:
+    def test_sighup_reloads_in_place_and_a_bad_file_keeps_the_old_settings(self, backend: str) -> None:
+        """reloading.py: SIGHUP reloads settings, then greeter; a file that does not parse fails only settings."""
+        lines = [
+            line
+            for line in run_example("reloading.py", backend)
+            if line.startswith(("greeter:", "reload:", "stopped:"))
+        ]
+        assert lines == [
+            "greeter: saying 'hello'",
+            "reload: began",
+            "greeter: now saying 'bonjour'",
+            "reload: ok=True reloaded=['greeter/settings', 'greeter/greeter']",
+            "reload: began",
+            "greeter: now saying 'bonjour'",
+            "reload: ok=False reloaded=['greeter/greeter']",
+            "reload: failed in ['greeter/settings']; the old settings stay",
+            "stopped: ok=True",
+        ]
+
+
+def test_the_reload_unit_file_runs_the_example_with_sighup_as_reload() -> None:
+    """reloading.service is a Type=notify-reload unit whose ExecStart the `lifecycle` command accepts."""
+    unit = (EXAMPLES / "reloading.service").read_text(encoding="utf-8")
+    settings = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    assert settings["Type"] == "notify-reload"
+    assert settings["ReloadSignal"] == "SIGHUP"
+    executable, *args = settings["ExecStart"].split()
+    assert executable.endswith("/lifecycle")
+    parsed = _parser().parse_args(args)
+    assert (parsed.command, parsed.target, parsed.sighup) == ("run", "reloading:tree", "reload")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from helpers import Recorder
+from helpers import Listener, Recorder
 from structlog.testing import capture_logs
 
 import lifecycle
@@ -22,33 +22,6 @@ from lifecycle._integrations._systemd import (
     watchdog_interval,
 )
 from supervisors import Intensity, Supervisor
-
-
-class Listener:
-    """The service manager's end of NOTIFY_SOCKET: a real unix datagram socket."""
-
-    def __init__(self, sock: socket.socket, address: str) -> None:
-        self.sock = sock
-        self.address = address
-        self.received: list[dict[str, str]] = []
-
-    def drain(self) -> list[dict[str, str]]:
-        """Read every datagram delivered so far (sends are synchronous) and return all of them."""
-        while True:
-            try:
-                data = self.sock.recv(4096)
-            except BlockingIOError:
-                return self.received
-            fields = dict(line.split("=", 1) for line in data.decode().split("\n"))
-            self.received.append(fields)
-
-    def fields(self) -> list[str]:
-        """Every key received so far, in order."""
-        return [key for message in self.drain() for key in message]
-
-    def values(self, key: str) -> list[str]:
-        """Every value of *key* received so far, in order."""
-        return [message[key] for message in self.drain() if key in message]
 
 
 @pytest.fixture

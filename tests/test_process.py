@@ -43,6 +43,7 @@ from lifecycle import (
     ReadyOnSocket,
     ShutdownPolicy,
 )
+from lifecycle._processes._spawned import shortened_argv
 from supervisors import Backoff, Supervisor
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc are checked on Linux")
@@ -655,6 +656,23 @@ class TestOutput:
         pieces = [e["line"] for e in events(logs, "process.output") if e["stream"] == "stdout"]
         assert sum(map(len, pieces)) == 2 * 1024 * 1024
         assert max(map(len, pieces)) == 65536
+
+
+class TestStartedEvent:
+    async def test_a_long_inline_script_is_cut_in_process_started(self) -> None:
+        """`process.started` cuts each argument over 80 characters to 60, saying how many more there were."""
+        code = "import sys\n" + "\n".join(f"x{n} = {n}  # filler" for n in range(30)) + "\nprint('done')\n"
+        child = ProcessComponent([sys.executable, "-c", code], success_codes=(0,))
+        with capture_logs() as logs:
+            async with lifecycle.running(tree_of(child, main=True)) as tree:
+                await tree.wait()
+        (started,) = events(logs, "process.started")
+        assert started["argv"] == [sys.executable, "-c", f"{code[:60]}...[+{len(code) - 60} characters]"]
+
+    def test_short_arguments_are_kept_whole(self) -> None:
+        """Arguments up to 80 characters are logged as they are."""
+        argv = ["sleep", "60", "x" * 80]
+        assert shortened_argv(argv) == argv
 
 
 class TestProcessErrors:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ def test_readme_starts_with_the_two_commands() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("how", ["script", "cli"])
 def test_example_serves_and_stops_in_order(how: str, tmp_path: Path) -> None:
-    """The example starts db then api, and on SIGINT stops api before db's teardown; exit code 0."""
+    """The example logs its port and answers 42 there; on SIGINT it stops api before db's teardown; exit code 0."""
     (example,) = python_blocks()
     (tmp_path / "app.py").write_text(example, encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
@@ -48,6 +49,9 @@ def test_example_serves_and_stops_in_order(how: str, tmp_path: Path) -> None:
                 events.append(json.loads(line))
                 if events[-1]["event"] == "tree.ready":
                     break
+        (listening,) = [e for e in events if e["event"] == "api.listening"]
+        with socket.create_connection(("127.0.0.1", int(str(listening["port"]))), timeout=10) as client:
+            assert client.recv(16) == b"42\n"
         proc.send_signal(signal.SIGINT)
         rest = proc.stderr.read()
     assert proc.returncode == 0, rest

@@ -15,7 +15,7 @@ from helpers import Recorder
 from structlog.testing import capture_logs
 
 import lifecycle
-from lifecycle import ComponentError, Outcome, State, StopReason
+from lifecycle import ComponentError, Outcome, ShutdownPolicy, State, StopReason
 from supervisors import GaveUpError, Supervisor
 
 
@@ -52,7 +52,35 @@ class TestHandle:
             await tree.ready()
         assert rec.names("stop") == ["b", "a"]
         assert tree.report is not None
-        assert tree.report.detail == "the running() block exited"
+        assert tree.report.detail == "the program stopped the tree: it left the running() block"
+
+    async def test_stop_events_keep_budgets_and_outcome_counts_apart(self) -> None:
+        """tree.stopping has the budgets in seconds; tree.stopped counts outcomes under `outcomes`, not `graceful=`."""
+        policy = ShutdownPolicy(graceful=6, forceful=4, terminate=1)
+        with capture_logs() as logs:
+            async with lifecycle.running(tree_of(Recorder(), "a", "b"), policy=policy) as tree:
+                await tree.ready()
+        (stopping,) = [e for e in logs if e["event"] == "tree.stopping"]
+        (stopped,) = [e for e in logs if e["event"] == "tree.stopped"]
+        assert (stopping["graceful"], stopping["forceful"], stopping["terminate"]) == (6.0, 4.0, 1.0)
+        assert stopped["outcomes"] == {"graceful": 3}
+        assert not {"graceful", "forceful", "terminate"} & set(stopped)
+
+    async def test_the_stop_reason_says_how_the_block_was_left(self) -> None:
+        """A block left by an exception or a cancellation says so in the stop's detail, in plain words."""
+        with pytest.raises(KeyError):
+            async with lifecycle.running(tree_of(Recorder(), "a")) as raised:
+                await raised.ready()
+                raise KeyError("x")
+        assert raised.report is not None
+        assert raised.report.detail == "the program stopped the tree: its running() block raised KeyError"
+        with anyio.CancelScope() as scope:
+            async with lifecycle.running(tree_of(Recorder(), "a")) as cancelled:
+                await cancelled.ready()
+                scope.cancel()
+                await anyio.sleep_forever()
+        assert cancelled.report is not None
+        assert cancelled.report.detail == "the program stopped the tree: its running() block was cancelled"
 
     async def test_request_shutdown_from_another_thread(self) -> None:
         """request_shutdown() called from a worker thread stops the tree; wait() returns the report."""

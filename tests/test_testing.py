@@ -355,3 +355,91 @@ def test_importing_testing_imports_neither_pytest_nor_supervisors() -> None:
     code = "import sys, lifecycle.testing; print(sorted({'pytest', 'supervisors'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "[]"
+
+
+VIRTUAL_TIME_TEST = """
+import anyio
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.virtual_time
+async def test_marked(anyio_backend_name):
+    assert anyio_backend_name == "trio"
+    start = anyio.current_time()
+    await anyio.sleep(3600)
+    assert anyio.current_time() - start == 3600
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("hours", [1, 2])
+async def test_each_gets_a_fresh_clock(hours):
+    assert anyio.current_time() == 0
+    await anyio.sleep(3600 * hours)
+
+
+async def test_by_fixture(lifecycle_virtual_clock):
+    lifecycle_virtual_clock.jump(5)
+    assert anyio.current_time() == 5
+
+
+async def test_not_virtual(anyio_backend_name):
+    pass
+"""
+
+
+class TestVirtualTime:
+    @pytest.fixture
+    def project(self, tmp_path: Path) -> Path:
+        (tmp_path / "conftest.py").write_text('pytest_plugins = ["lifecycle.pytest_plugin"]\n')
+        (tmp_path / "test_virtual.py").write_text(textwrap.dedent(VIRTUAL_TIME_TEST))
+        return tmp_path
+
+    def pytest(self, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:asyncio", "-W", "error", *args],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def test_virtual_time_tests_are_generated_for_trio_only(self, project: Path) -> None:
+        """A `virtual_time` test, or one requesting `lifecycle_virtual_clock`, exists only as its trio variant."""
+        result = self.pytest(project, "--collect-only", "-q")
+        ids = sorted(line for line in result.stdout.splitlines() if "::" in line)
+        assert ids == [
+            "test_virtual.py::test_by_fixture[trio]",
+            "test_virtual.py::test_each_gets_a_fresh_clock[trio-1]",
+            "test_virtual.py::test_each_gets_a_fresh_clock[trio-2]",
+            "test_virtual.py::test_marked[trio]",
+            "test_virtual.py::test_not_virtual[asyncio]",
+            "test_virtual.py::test_not_virtual[trio]",
+        ], result.stdout + result.stderr
+
+    def test_virtual_time_runs_on_a_fresh_autojump_mock_clock(self, project: Path) -> None:
+        """Every generated test runs on its own MockClock(autojump_threshold=0): an hour passes at once, exactly."""
+        result = self.pytest(project, "-q", "-ra")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "6 passed" in result.stdout
+        assert "skipped" not in result.stdout.lower()
+
+    def test_the_clock_fixture_refuses_a_test_without_a_mock_clock(self, project: Path) -> None:
+        """`lifecycle_virtual_clock` in a test that pins its own real-clock backend says what to change."""
+        (project / "test_pinned.py").write_text(
+            textwrap.dedent(
+                """
+                import pytest
+
+                @pytest.mark.anyio
+                @pytest.mark.parametrize("anyio_backend", ["trio"])
+                async def test_pinned(lifecycle_virtual_clock):
+                    pass
+                """
+            )
+        )
+        result = self.pytest(project, "-q", "test_pinned.py")
+        assert result.returncode == 1
+        assert "`lifecycle_virtual_clock` needs the test to run on trio's MockClock" in result.stdout

@@ -8,9 +8,12 @@ from collections.abc import AsyncIterator
 import anyio
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lifecycle
-from lifecycle import ComponentReport, Outcome, Phase, ShutdownPolicy, ShutdownReport, StopReason
+from lifecycle import ComponentReport, Outcome, Phase, PhaseChange, ShutdownPolicy, ShutdownReport, StopReason
+from lifecycle._core._timeline import Box, text_box
 from supervisors import Supervisor
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
@@ -238,3 +241,124 @@ class TestMarkers:
         (bar,) = bars(row_of(parse(report), "root/api"))
         assert bar.get("data-phase") == "FORCEFUL"
         assert parse(report).findall(".//svg:line[@class='boundary forceful']", NS) == []
+
+
+# -- Labels never overlap ---------------------------------------------------------
+
+
+def label_boxes(svg: ET.Element) -> list[tuple[str, Box]]:
+    """Every drawn label of the timeline with its box, from the SVG's own attributes (tooltips excluded)."""
+    found: list[tuple[str, Box]] = []
+    for text in svg.iter(f"{{{NS['svg']}}}text"):
+        content = text.text or ""
+        box = text_box(
+            content,
+            float(text.get("x", "0")),
+            float(text.get("y", "0")),
+            size=float(text.get("font-size", "12")),
+            bold=text.get("font-weight") == "600",
+            mono=text.get("class") == "label",
+            anchor=text.get("text-anchor", "start"),
+        )
+        found.append((content, box))
+    return found
+
+
+def assert_no_overlap(report: ShutdownReport) -> None:
+    labels = label_boxes(parse(report))
+    for i, (a, box_a) in enumerate(labels):
+        for b, box_b in labels[i + 1 :]:
+            overlap = box_a[0] < box_b[2] and box_b[0] < box_a[2] and box_a[1] < box_b[3] and box_b[1] < box_a[3]
+            assert not overlap, f"{a!r} {box_a} overlaps {b!r} {box_b}"
+    markers = [box for text, box in labels if text == "request" or " begins" in text]
+    assert all(box[0] >= 0 and box[2] <= 960 for box in markers)
+
+
+def escalated(graceful: float, forceful: float, duration: float, reasons: tuple[str, str]) -> ShutdownReport:
+    """A stop requested at t=10 whose FORCEFUL began *graceful* s later and TERMINATE *forceful* s after that."""
+    t0 = 10.0
+    ends = (t0 + graceful, t0 + graceful + forceful, t0 + graceful + forceful + 5.0)
+    children = tuple(
+        ComponentReport(
+            name=name,
+            path=f"root/{name}",
+            outcome=outcome,
+            stop_began=t0 + began * duration,
+            stopped_at=t0 + duration,
+            phase_ends=ends,
+        )
+        for name, outcome, began in (
+            ("api", Outcome.GRACEFUL, 0.0),
+            ("worker-with-a-long-name", Outcome.FORCED, 0.3),
+            ("db", Outcome.TERMINATED, 0.6),
+        )
+    )
+    root = ComponentReport(
+        name="root", path="root", outcome=Outcome.TERMINATED, stop_began=t0, stopped_at=t0 + duration, children=children
+    )
+    changes = (
+        PhaseChange(Phase.GRACEFUL, t0, "request"),
+        PhaseChange(Phase.FORCEFUL, ends[0], reasons[0]),  # type: ignore[arg-type]
+        PhaseChange(Phase.TERMINATE, ends[1], reasons[1]),  # type: ignore[arg-type]
+    )
+    return ShutdownReport(
+        root="root",
+        reason=StopReason.SIGNAL,
+        detail="SIGINT received",
+        requested_at=t0,
+        finished_at=t0 + duration,
+        root_report=root,
+        phase_ends=ends,
+        phase_changes=changes,
+    )
+
+
+class TestLabels:
+    @pytest.mark.parametrize(
+        ("graceful", "forceful", "duration"),
+        [
+            (0.004, 0.002, 0.015),  # three Ctrl-C in a few milliseconds: request, FORCEFUL, TERMINATE together
+            (0.5, 0.0, 0.6),  # FORCEFUL and TERMINATE at the same instant
+            (1.0, 1.0, 2.0),  # TERMINATE as the stop ends, at the right edge
+            (4.0, 4.0, 8.007),  # the slow demo, stopped by its deadlines
+            (0.0, 0.0, 0.001),  # escalated straight to TERMINATE
+        ],
+    )
+    def test_no_label_overlaps_another(self, graceful: float, forceful: float, duration: float) -> None:
+        """The request, phase, tick, row and legend labels never overlap, however close the phases began."""
+        assert_no_overlap(escalated(graceful, forceful, duration, ("signal", "signal")))
+
+    @given(
+        graceful=st.floats(0, 30),
+        forceful=st.floats(0, 30),
+        extra=st.floats(0, 30),
+        reasons=st.tuples(*[st.sampled_from(["request", "signal", "deadline"])] * 2),
+    )
+    def test_no_label_overlaps_another_in_any_stop(
+        self, graceful: float, forceful: float, extra: float, reasons: tuple[str, str]
+    ) -> None:
+        """For any phase boundaries and stop length, every label's box is clear of every other."""
+        duration = max(graceful + forceful + extra, 1e-4)
+        assert_no_overlap(escalated(graceful, forceful, duration, reasons))
+
+    def test_a_crowded_axis_leaves_out_tick_labels_that_would_touch(self) -> None:
+        """Long component names squeeze the plot: ticks whose labels would overlap keep their tick, not the label."""
+        report = escalated(0.2, 0.2, 1.0, ("signal", "signal"))
+        long_name = "a-component-whose-name-goes-on-and-on-and-on-for-a-very-long-time-indeed-and-more"
+        child = attrs.evolve(report.root_report.children[0], name=long_name, path=f"root/{long_name}")
+        root = attrs.evolve(report.root_report, children=(child, *report.root_report.children[1:]))
+        crowded = attrs.evolve(report, root_report=root)
+        assert_no_overlap(crowded)
+        svg = parse(crowded)
+        grid = svg.findall(".//svg:g[@class='axis']/svg:line[@class='grid']", NS)
+        labels = svg.findall(".//svg:g[@class='axis']/svg:text", NS)
+        assert 0 < len(labels) < len(grid)
+
+    def test_markers_take_lanes_above_the_tick_labels(self) -> None:
+        """Phases that began together get stacked labels, all above the axis labels, with the "0" left clear."""
+        svg = parse(escalated(0.004, 0.002, 0.015, ("signal", "signal")))
+        markers = svg.findall(".//svg:text[@class='marker-label']", NS)
+        assert [m.text for m in markers] == ["request", "FORCEFUL begins (signal)", "TERMINATE begins (signal)"]
+        assert len({m.get("y") for m in markers}) >= 2  # stacked where they would overlap
+        ticks = [float(t.get("y", "")) for t in svg.findall(".//svg:g[@class='axis']/svg:text", NS)]
+        assert max(float(m.get("y", "")) for m in markers) < min(ticks) - 12

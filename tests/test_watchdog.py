@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import time
@@ -15,6 +16,7 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import Phase, ShutdownPolicy, StopReason
+from lifecycle._host._dump_text import render_dump
 from lifecycle._host._running_tree import RunningTree
 from lifecycle._host._signals import dump_tree
 from lifecycle._host._watchdog import UNRESPONSIVE, Watchdog
@@ -314,3 +316,69 @@ class TestEmbeddedDump:
         api_entry = next(c for c in dump["components"] if c["component"] == "app/api")
         assert api_entry["phase"] == "GRACEFUL"
         assert set(api_entry["remaining"]) == {"GRACEFUL", "FORCEFUL", "TERMINATE"}
+
+
+class TestConsoleDump:
+    async def test_sigusr1_dump_on_a_console_is_an_indented_tree_with_stacks(self) -> None:
+        """With a console renderer, tree.dump is a tree of text lines (one per component, stacks below), not a repr."""
+        out = io.StringIO()
+        structlog.configure(
+            processors=[structlog.dev.ConsoleRenderer(colors=False)],
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+        sup = Supervisor("app")
+
+        @sup.component
+        async def db(ctx: lifecycle.Context) -> None:
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        @sup.component
+        async def api(ctx: lifecycle.Context, db: None) -> None:
+            ctx.ready()
+            await anyio.sleep_forever()
+
+        with anyio.fail_after(30):
+            async with lifecycle.running(sup, signals=True) as tree:
+                await tree.ready()
+                os.kill(os.getpid(), signal.SIGUSR1)
+                await anyio.wait_all_tasks_blocked()
+        text = out.getvalue()
+        dump = text[text.index("tree.dump") :].splitlines()
+        assert "count=3" in dump[0]
+        assert "\\n" not in dump[0]  # no escaped newlines: the stacks are lines of their own
+        assert len(dump[0]) < 200
+        assert dump[1] == "app: running"
+        assert "  app/db: running" in dump
+        assert "  app/api: running" in dump
+        below_api = dump[dump.index("  app/api: running") + 1 :]
+        assert any(line.startswith("      File ") and "in api" in line for line in below_api)
+
+    def test_render_dump_shows_restarts_and_phase_deadlines(self) -> None:
+        """A stopping component shows its phase and the seconds left until each phase ends; restarts are counted."""
+        text = render_dump(
+            [
+                {"component": "app", "state": "stopping", "restarts": 0, "phase": None, "remaining": None, "stack": ""},
+                {
+                    "component": "app/api",
+                    "state": "stopping",
+                    "restarts": 2,
+                    "phase": "GRACEFUL",
+                    "remaining": {"GRACEFUL": 1.5, "FORCEFUL": 2.5, "TERMINATE": 3.5},
+                    "stack": '  File "x.py", line 1, in api\n    await x\n',
+                },
+            ]
+        )
+        assert text.splitlines() == [
+            "app: stopping",
+            (
+                "  app/api: stopping, 2 restarts, GRACEFUL phase "
+                "(GRACEFUL ends in 1.5s; FORCEFUL ends in 2.5s; TERMINATE ends in 3.5s)"
+            ),
+            '      File "x.py", line 1, in api',
+            "        await x",
+        ]
+
+    def test_render_dump_of_no_component_says_so(self) -> None:
+        """A dump with nothing alive (the tree has just stopped) is one line that says so."""
+        assert render_dump([]) == "(no live component)\n"

@@ -10,6 +10,7 @@ import structlog
 
 from ._escalation import Escalation
 from ._policy import Phase, ShutdownPolicy
+from ._reload import ReloadHook, ReloadHooks
 from ._report_error import report_error
 from ._safe_logging import lifecycle_logger
 from ._scope import ShieldedScope
@@ -17,7 +18,7 @@ from ._tasks import TaskHandle
 
 if TYPE_CHECKING:
     from ._instance import ComponentInstance
-    from ._observe import ChildStatuses
+    from ._observe import ChildStatuses, Subscription
     from ._report import ComponentReport
 
 __all__ = ["Context"]
@@ -37,7 +38,7 @@ class Context:
         path: Its path in the tree (``root/api``).
     """
 
-    __slots__ = ("_children", "_containment", "_instance", "_log", "_stopping", "name", "path")
+    __slots__ = ("_children", "_containment", "_instance", "_log", "_reload_hooks", "_stopping", "name", "path")
 
     def __init__(self, instance: ComponentInstance) -> None:
         self._instance = instance
@@ -49,6 +50,8 @@ class Context:
         self._children: ChildStatuses | None = None
         # How its child processes are contained (report_containment).
         self._containment: str | None = None
+        # What a reload of the tree calls (on_reload); made on first use.
+        self._reload_hooks: ReloadHooks | None = None
 
     def ready(self, value: object = None) -> None:
         """
@@ -123,6 +126,31 @@ class Context:
             timeout: Seconds after entering at which the scope is cut off anyway.
         """
         return ShieldedScope(until, timeout)
+
+    def on_reload(self, hook: ReloadHook) -> Subscription:
+        """
+        Call *hook()* each time the tree reloads, while this component runs.
+
+        A reload (:meth:`RunningTree.reload() <lifecycle.RunningTree.reload>`,
+        or SIGHUP under ``run(..., sighup="reload")``) calls the hooks of every
+        running component, dependencies first, one at a time, in the task that
+        asked for the reload, not in this component's task. *hook* may be a
+        plain function or a coroutine function (its coroutine is awaited): it
+        re-reads configuration and applies it, and should be quick. A hook that
+        raises is logged (``reload.failed``) and reported in the
+        :class:`~lifecycle.ReloadReport`; it never fails this component, and
+        this component's later hooks are skipped for that reload.
+
+        The hooks end with this run of the component (a restarted component
+        registers its own again); cancel the returned subscription to remove
+        one earlier. An object component's ``reload()`` method, if it has one,
+        is a hook too, called before these. Not a checkpoint.
+
+        .. versionadded:: 0.1.0
+        """
+        if self._reload_hooks is None:
+            self._reload_hooks = ReloadHooks()
+        return self._reload_hooks.add(hook)
 
     def spawn(
         self,

@@ -14,7 +14,7 @@ from ._states import Outcome
 if TYPE_CHECKING:
     from ._report import ComponentReport, ShutdownReport
 
-__all__ = ["render_timeline"]
+__all__ = ["Box", "render_timeline", "text_box"]
 
 # Colours of the phases: bars, the tint of the plot behind each phase, the legend.
 COLOURS = {Phase.GRACEFUL: "#3f9b6b", Phase.FORCEFUL: "#e39b2d", Phase.TERMINATE: "#cf4236"}
@@ -30,6 +30,70 @@ BAR = 12
 CHAR = 7.3  # width of one character of the 12px monospace labels
 LABEL_FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
 TEXT_FONT = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
+
+
+# A label's box: left, top, right, bottom.
+Box = tuple[float, float, float, float]
+
+# Lanes of the marker labels ("request", "FORCEFUL begins"), above the tick labels.
+LANE = 15
+LANE0 = 26  # the first lane's baseline, above the top of the plot
+
+
+def text_box(
+    text: str, x: float, y: float, *, size: float = 12, bold: bool = False, mono: bool = False, anchor: str = "start"
+) -> Box:
+    """
+    The box a label of the timeline covers, with generous character widths.
+
+    Widths are estimated per character for the fonts the SVG asks for (a
+    monospace or sans-serif face, bold or not); every estimate is at least the
+    real width of common faces, so boxes that do not overlap mean labels that
+    do not overlap. *y* is the baseline; *anchor* is ``start``, ``middle`` or ``end``.
+    """
+    width = len(text) * size * (0.61 if mono else 0.64 if bold else 0.58)
+    left = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+    return (left, y - 0.8 * size, left + width, y + 0.25 * size)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _place_markers(markers: list[tuple[str, float]], taken: list[Box], right: float) -> list[tuple[int, float, str]]:
+    """
+    Give each marker label (text, x of its line) a lane and a side of its line, so that nothing overlaps.
+
+    A label goes right of its line unless it would pass *right*. Labels are
+    placed from the rightmost line to the leftmost, each in the lowest lane
+    where it overlaps no label placed before, no stem of one (the line from a
+    label down to the axis) and nothing *taken* (the tick labels), and where,
+    if possible, its own stem crosses no label placed before. The lane above
+    every placed label is always clear, so this ends. Lanes count upwards
+    from 0; boxes are relative to the top of the plot.
+    """
+    placed: dict[int, tuple[int, float, str]] = {}
+    labels: list[Box] = []
+    stems: list[Box] = []
+    for index in sorted(range(len(markers)), key=lambda i: -markers[i][1]):
+        text, bx = markers[index]
+        candidates: list[tuple[bool, int, float, str, Box, Box]] = []
+        for lane in range(1 + max((lane for lane, _, _ in placed.values()), default=-1) + 1):
+            y = -LANE0 - lane * LANE
+            anchor, tx = ("start", bx + 4) if text_box(text, bx + 4, y, bold=True)[2] <= right else ("end", bx - 4)
+            box = text_box(text, tx, y, bold=True, anchor=anchor)
+            stem: Box = (bx - 1, y - 10, bx + 1, -20.0)
+            if any(_overlap(box, other) for other in (*taken, *labels, *stems)):
+                continue
+            crossing = any(_overlap(stem, other) for other in labels)
+            candidates.append((crossing, lane, tx, anchor, box, stem))
+            if not crossing:
+                break
+        _, lane, tx, anchor, box, stem = min(candidates, key=lambda c: (c[0], c[1]))
+        labels.append(box)
+        stems.append(stem)
+        placed[index] = (lane, tx, anchor)
+    return [placed[i] for i in range(len(markers))]
 
 
 def _num(value: float) -> str:
@@ -153,8 +217,36 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
     def x(t: float) -> float:
         return x0 + (min(max(t, lo), hi) - lo) / span * plot_w
 
+    # The phase boundaries of the tree's stop, and the labels above the plot: ticks,
+    # then the request and each boundary in lanes that keep every label clear of
+    # the others (positions relative to the top of the plot, placed below).
+    boundaries: list[tuple[Phase, float]] = []
+    if report.phase_ends is not None:
+        for phase, start in zip((Phase.FORCEFUL, Phase.TERMINATE), report.phase_ends[:2], strict=True):
+            if lo < rel(start) <= report.duration:
+                boundaries.append((phase, rel(start)))
+    first = math.ceil(lo / step - 1e-9)
+    ticks: list[tuple[float, str | None]] = []
+    tick_boxes: list[Box] = []
+    for i in range(first, math.floor(hi / step + 1e-9) + 1):
+        t = i * step
+        text = _tick_label(t, step, unit, suffix)
+        box = text_box(text, x(t), -8, anchor="middle")
+        if tick_boxes and _overlap(box, tick_boxes[-1]):
+            ticks.append((t, None))  # too close to the last label: a tick without one
+            continue
+        tick_boxes.append(box)
+        ticks.append((t, text))
+    reasons = {change.phase: change.reason for change in report.phase_changes}
+    markers: list[tuple[str, float]] = [("request", x(0))] if lo <= 0 <= hi else []
+    for phase, at in boundaries:
+        reason = reasons.get(phase)
+        markers.append((f"{phase.name} begins" if reason is None else f"{phase.name} begins ({reason})", x(at)))
+    placements = _place_markers(markers, tick_boxes, WIDTH - MARGIN)
+    lanes = 1 + max((lane for lane, _, _ in placements), default=0)
+
     title_h = 58
-    axis_h = 30
+    axis_h = 30 + (lanes - 1) * LANE
     top = title_h + axis_h
     plot_h = len(rows) * ROW
     legend_y = top + plot_h + 34
@@ -185,8 +277,7 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
         summary += f"; phases end: {ends}"
     svg.element("text", summary, class_="subtitle", x=MARGIN, y=44, fill=MUTED)
 
-    # Phase tints behind the plot, and the phase boundaries of the tree's stop.
-    boundaries: list[tuple[Phase, float]] = []
+    # Phase tints behind the plot.
     if report.phase_ends is not None:
         starts = (t0, *report.phase_ends[:2])
         for phase, start, end in zip(Phase, starts, report.phase_ends, strict=True):
@@ -202,44 +293,35 @@ def render_timeline(report: ShutdownReport) -> str:  # noqa: C901, PLR0912, PLR0
                     fill=COLOURS[phase],
                     fill_opacity=0.08,
                 )
-        for phase, start in zip((Phase.FORCEFUL, Phase.TERMINATE), report.phase_ends[:2], strict=True):
-            if lo < rel(start) <= report.duration:
-                boundaries.append((phase, rel(start)))
 
     # The time axis: ticks, labels and grid lines.
     svg.open("g", class_="axis")
     svg.element("line", x1=x0, y1=top, x2=x1, y2=top, stroke=MUTED)
-    first = math.ceil(lo / step - 1e-9)
-    for i in range(first, math.floor(hi / step + 1e-9) + 1):
-        t = i * step
+    for t, tick_text in ticks:
         tx = x(t)
         svg.element("line", class_="grid", x1=tx, y1=top, x2=tx, y2=top + plot_h, stroke=GRID)
         svg.element("line", x1=tx, y1=top - 4, x2=tx, y2=top, stroke=MUTED)
-        svg.element("text", _tick_label(t, step, unit, suffix), x=tx, y=top - 8, text_anchor="middle", fill=MUTED)
+        if tick_text is not None:
+            svg.element("text", tick_text, x=tx, y=top - 8, text_anchor="middle", fill=MUTED)
     svg.close("g")
 
-    # The request, and when FORCEFUL and TERMINATE began for the tree.
+    # The request, and when FORCEFUL and TERMINATE began for the tree: a line through
+    # the plot, and a stem up to its label, which stays clear of the tick labels.
+    kinds: list[tuple[str, str, dict[str, str | float]]] = []
     if lo <= 0 <= hi:
-        svg.element("line", class_="request", x1=x(0), y1=top - 22, x2=x(0), y2=top + plot_h, stroke=INK)
-        svg.element("text", "request", x=x(0) + 4, y=top - 22, fill=INK, font_weight="600")
-    reasons = {change.phase: change.reason for change in report.phase_changes}
-    for phase, at in boundaries:
-        bx = x(at)
-        reason = reasons.get(phase)
-        svg.element(
-            "line",
-            class_=f"boundary {phase.name.lower()}",
-            x1=bx,
-            y1=top - 22,
-            x2=bx,
-            y2=top + plot_h,
-            stroke=COLOURS[phase],
-            stroke_width=1.5,
-            stroke_dasharray="5 3",
-            data_reason=reason or "",
+        kinds.append(("request", INK, {}))
+    for phase, _ in boundaries:
+        style: dict[str, str | float] = {"stroke_width": 1.5, "stroke_dasharray": "5 3"}
+        kinds.append(
+            (f"boundary {phase.name.lower()}", COLOURS[phase], {**style, "data_reason": reasons.get(phase) or ""})
         )
-        label = f"{phase.name} begins" if reason is None else f"{phase.name} begins ({reason})"
-        svg.element("text", label, x=bx + 4, y=top - 22, fill=COLOURS[phase], font_weight="600")
+    for (text, bx), (lane, tx, anchor), (kind, colour, style) in zip(markers, placements, kinds, strict=True):
+        baseline = top - LANE0 - lane * LANE
+        svg.element("line", class_=kind, x1=bx, y1=top, x2=bx, y2=top + plot_h, stroke=colour, **style)
+        svg.element("line", class_="stem", x1=bx, y1=baseline - 10, x2=bx, y2=top - 20, stroke=colour, stroke_width=1)
+        svg.element(
+            "text", text, class_="marker-label", x=tx, y=baseline, text_anchor=anchor, fill=colour, font_weight="600"
+        )
 
     # One row per component.
     for index, ((c, depth), label, outcome) in enumerate(zip(rows, labels, outcome_texts, strict=True)):

@@ -136,20 +136,28 @@ def _run(obj: object, args: argparse.Namespace) -> int:
         on_report=write_files,
         print_report=True,
         exiting=True,
+        sighup=getattr(args, "sighup", "stop"),
     )
     return ExitCode.OK
 
 
-def _demo_program() -> Callable[[float | None], object]:
+def _demo_program() -> Callable[..., object]:
     for entry in importlib.metadata.entry_points(group=PROGRAMS_GROUP):
         if entry.name == "demo":
-            program: Callable[[float | None], object] = entry.load()
+            program: Callable[..., object] = entry.load()
             return program
     msg = (
         "the demo program is not installed: reinstall anyio-lifecycle "
         f"(no 'demo' entry point in the {PROGRAMS_GROUP!r} group)"
     )
     raise CliError(msg)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("anyio-lifecycle")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree never installed
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,6 +168,12 @@ def _parser() -> argparse.ArgumentParser:
         "3 hard exit (terminate deadline, or a third signal while the event loop was blocked), "
         "4 stopped without failures but some cleanup was cut short, 130 a component raised KeyboardInterrupt, "
         "n a component raised SystemExit(n).",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {_version()} (Python {sys.version.split()[0]})",
+        help="print the installed version of anyio-lifecycle and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -193,6 +207,13 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the report as JSON to PATH (after failures and hard exits too)",
     )
     p_run.add_argument("--timeline", type=Path, metavar="PATH", help=timeline_help)
+    p_run.add_argument(
+        "--sighup",
+        choices=["stop", "reload"],
+        default="stop",
+        help="what SIGHUP does: stop the tree (the default), or reload it: run the components' reload hooks "
+        "and tell systemd (for `systemctl reload` and Type=notify-reload)",
+    )
 
     p_check = sub.add_parser(
         "check",
@@ -211,6 +232,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a small service tree (store, cache, workers, ticker, HTTP API, child process) until Ctrl-C.",
     )
     p_demo.add_argument("--for", dest="seconds", type=float, metavar="SECONDS", help="stop after SECONDS")
+    p_demo.add_argument(
+        "--slow",
+        action="store_true",
+        help="slow cleanups, each bound to a phase, and budgets of 4 s each: watch GRACEFUL, FORCEFUL and "
+        "TERMINATE, and what each Ctrl-C does",
+    )
     backend_options(p_demo)
     p_demo.add_argument("--timeline", type=Path, metavar="PATH", help=timeline_help)
     return parser
@@ -218,7 +245,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _command(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        return _run(_demo_program()(args.seconds), args)
+        return _run(_demo_program()(args.seconds, slow=args.slow), args)
     obj = load_target(args.target)
     if args.command == "run":
         return _run(obj, args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import anyio
 import anyio.abc
@@ -26,9 +27,10 @@ from ._running_tree import RunningTree, as_spec
 from ._signals import watch_signals
 from ._startup_progress import watch_startup
 
-__all__ = ["running"]
+__all__ = ["SIGHUP_ACTIONS", "running"]
 
 _POLICY = Option.instance_of(ShutdownPolicy, "a lifecycle.ShutdownPolicy").or_none()
+SIGHUP_ACTIONS = Option.one_of(("stop", "reload"))
 
 
 @asynccontextmanager
@@ -38,6 +40,7 @@ async def running(
     signals: bool = False,
     policy: ShutdownPolicy | None = None,
     notify: bool = False,
+    sighup: Literal["stop", "reload"] = "stop",
 ) -> AsyncIterator[RunningTree]:
     """
     Run a tree inside an existing anyio, asyncio or trio program.
@@ -72,6 +75,10 @@ async def running(
         policy: The stop's budgets; defaults to the root's own policy, else
             :meth:`~lifecycle.ShutdownPolicy.from_env`.
 
+        sighup: With *signals*, what SIGHUP does: ``"stop"`` (counted with
+            SIGINT and SIGTERM) or ``"reload"`` (:meth:`RunningTree.reload()
+            <lifecycle.RunningTree.reload>`; see :ref:`reload`).
+
         notify: Report the tree's life to systemd over ``NOTIFY_SOCKET``
             (``READY=1``, ``STOPPING=1``, ``STATUS=``, ``WATCHDOG=1``,
             ``EXTEND_TIMEOUT_USEC=``; see :doc:`systemd`). Off by default for an
@@ -86,11 +93,12 @@ async def running(
         ExceptionGroup: Components failed and nothing handled it.
 
     .. versionchanged:: 0.1.0
-       Added *notify*.
+       Added *notify* and *sighup*.
     """
     spec = as_spec(root)
     spec.validate_tree()
     _POLICY.check("policy", policy)
+    SIGHUP_ACTIONS.check("sighup", sighup)
     tree_policy = policy or spec.policy or ShutdownPolicy.from_env()
     progress_interval = STARTUP_PROGRESS_INTERVAL.read()
     handle = RunningTree(spec, tree_policy)
@@ -110,14 +118,14 @@ async def running(
             # Started (not start_soon): the handlers are installed before the body runs.
             signal_scope = anyio.CancelScope()
             handle._signal_scope = signal_scope
-            await task_group.start(_watch_in, signal_scope, handle, name=f"lifecycle:signals:{spec.name}")
+            await task_group.start(_watch_in, signal_scope, handle, sighup, name=f"lifecycle:signals:{spec.name}")
         try:
             yield handle
         except BaseException as exc:  # noqa: BLE001 - re-raised below, after the ordered stop
             body_error = exc
         finally:
             with anyio.CancelScope(shield=True):
-                handle._request(StopReason.REQUEST, "the running() block exited")
+                handle._request(StopReason.REQUEST, _left_block(body_error, cancelled))
                 await handle._stopped.wait()
         failures = handle._instance.failures()
         if isinstance(body_error, cancelled) and not failures:
@@ -129,6 +137,15 @@ async def running(
         raise failure_group(msg, failures)
     if body_error is not None:
         raise body_error
+
+
+def _left_block(error: BaseException | None, cancelled: type[BaseException]) -> str:
+    """Why the tree stops when its ``running()`` block is left, in the words of whoever reads the log."""
+    if error is None:
+        return "the program stopped the tree: it left the running() block"
+    if isinstance(error, cancelled):
+        return "the program stopped the tree: its running() block was cancelled"
+    return f"the program stopped the tree: its running() block raised {type(error).__name__}"
 
 
 async def _notify_in(tree: RunningTree, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -144,8 +161,9 @@ async def _notify_in(tree: RunningTree, *, task_status: anyio.abc.TaskStatus[Non
 async def _watch_in(
     scope: anyio.CancelScope,
     tree: RunningTree,
+    sighup: Literal["stop", "reload"],
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     with scope:
-        await watch_signals(tree, task_status=task_status)
+        await watch_signals(tree, sighup=sighup, task_status=task_status)

@@ -19,11 +19,11 @@ from lifecycle._core._spec import ComponentSpec
 from lifecycle._core._states import StopReason
 from lifecycle._core._validation import Option
 
-from ._embedded import running
+from ._embedded import SIGHUP_ACTIONS, running
 from ._exits import ExitCode, conclude, print_err
 from ._logging_setup import configure_logging
 from ._running_tree import RunningTree, as_spec
-from ._signals import HANDLED_SIGNALS, handling_signals
+from ._signals import HANDLED_SIGNALS, handling_signals, reload_on_hangup
 from ._unhandled_errors import routing_unhandled_errors
 from ._watchdog import Watchdog
 
@@ -68,6 +68,7 @@ def run(
     policy: ShutdownPolicy | None = None,
     signals: bool = True,
     notify: bool = True,
+    sighup: Literal["stop", "reload"] = "stop",
 ) -> ShutdownReport:
     """
     Run a tree as the whole program, until it stops, and exit like a service.
@@ -77,7 +78,8 @@ def run(
     runs the tree on *backend* until it stops: a signal, a ``main`` component
     returning, or a failure.
 
-    Signals (see :ref:`signals`): SIGINT, SIGTERM and SIGHUP count together;
+    Signals (see :ref:`signals`): SIGINT, SIGTERM and SIGHUP (unless *sighup*
+    is ``"reload"``) count together;
     the first stops the tree gracefully, the second jumps to FORCEFUL, the third
     to TERMINATE, later ones are logged (``signal.ignored``) and ignored.
     SIGUSR1 logs a dump of the tree and its stacks. The handlers are plain
@@ -115,6 +117,13 @@ def run(
         notify: Report to systemd over ``NOTIFY_SOCKET`` when it is set (on by
             default; see :func:`running`).
 
+        sighup: What SIGHUP does: ``"stop"`` (the default, counted with SIGINT
+            and SIGTERM) or ``"reload"``: run every component's reload hooks
+            (:meth:`Context.on_reload`, an object's ``reload()``) and tell
+            systemd (``RELOADING=1`` then ``READY=1``), for ``systemctl reload``
+            and ``Type=notify-reload``; see :ref:`reload`. A reload during the
+            stop is logged (``reload.ignored``) and ignored.
+
     Returns:
         The report of a clean stop (:attr:`ShutdownReport.clean`).
 
@@ -128,10 +137,17 @@ def run(
 
     .. versionchanged:: 0.1.0
        SIGHUP stops the tree too; signals are seen while the loop is blocked;
-       a stop whose cleanup was cut short exits with ``ExitCode.CUT_OFF``.
+       a stop whose cleanup was cut short exits with ``ExitCode.CUT_OFF``;
+       added *sighup*.
     """
     return execute(
-        root, backend=backend, backend_options=backend_options, policy=policy, signals=signals, notify=notify
+        root,
+        backend=backend,
+        backend_options=backend_options,
+        policy=policy,
+        signals=signals,
+        notify=notify,
+        sighup=sighup,
     )
 
 
@@ -151,6 +167,7 @@ def execute(
     notify: bool = True,
     print_report: bool = False,
     exiting: bool = False,
+    sighup: Literal["stop", "reload"] = "stop",
 ) -> ShutdownReport:
     """
     :func:`run`, with *on_report* called with the report however the run ends.
@@ -168,10 +185,12 @@ def execute(
         spec = as_spec(root)
         spec.validate_tree()
         tree_policy = _tree_policy(spec, policy)
+        SIGHUP_ACTIONS.check("sighup", sighup)
     except ConfigurationError as exc:
         raise _usage(exc) from None
 
-    watchdog = Watchdog(tree_policy, blocked_after=blocked_after, on_report=on_report)
+    on_hangup = reload_on_hangup if sighup == "reload" else None
+    watchdog = Watchdog(tree_policy, blocked_after=blocked_after, on_report=on_report, on_hangup=on_hangup)
     try:
         handlers = handling_signals(HANDLED_SIGNALS, watchdog.on_signal, then_ignore=exiting)
         with handlers if signals else _no_signals():

@@ -24,6 +24,7 @@ from lifecycle._core._escalation import Escalation
 from lifecycle._core._instance import ComponentInstance
 from lifecycle._core._observe import ComponentObservers, ComponentStatus, Subscription, Topic, collect_statuses
 from lifecycle._core._policy import Phase, ShutdownPolicy
+from lifecycle._core._reload import ReloadReport
 from lifecycle._core._report import ShutdownReport
 from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._spec import ComponentSpec
@@ -32,6 +33,7 @@ from lifecycle._core._stop import stop_instances
 from lifecycle._core._validation import Option
 
 from ._phase_log import PhaseLog
+from ._reload import TreeReloads
 
 __all__ = ["RunningTree", "as_spec", "current_tree"]
 
@@ -104,6 +106,7 @@ class RunningTree:
         "_ready_or_stopped",
         "_ready_topic",
         "_reason",
+        "_reloads",
         "_report",
         "_report_topic",
         "_requested_at",
@@ -137,6 +140,7 @@ class RunningTree:
         self._stop_topic: Topic[None] = Topic(spec.name, "stop", once=True)
         self._report_topic: Topic[ShutdownReport] = Topic(spec.name, "report", once=True)
         self._phases = PhaseLog(self._instance, Topic(spec.name, "phases"))
+        self._reloads = TreeReloads(spec.name)
         self._drain_delay = 0.0
         self._drain_cut: anyio.Event | None = None
         self._requested_at: float | None = None
@@ -360,6 +364,37 @@ class RunningTree:
         """
         return self._report_topic.add(callback)
 
+    def subscribe_reloads(self, began: Callable[[], object], ended: Callable[[ReloadReport], object]) -> Subscription:
+        """
+        Call *began()* as each reload begins (before any hook runs) and *ended(report)* as it ends.
+
+        An ignored reload calls neither. See :meth:`subscribe_components` for how callbacks run.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._reloads.topic.add(lambda report: began() if report is None else ended(report))
+
+    async def reload(self) -> ReloadReport:
+        """
+        Run the reload hooks of every running component, dependencies first, and return the report.
+
+        See :meth:`Context.on_reload() <lifecycle.Context.on_reload>`. Hooks run in the calling
+        task; one that raises is logged and reported, never raised. Ignored (``reload.ignored``)
+        before the tree has started, while it stops and during another reload; the stop's
+        beginning cancels it. A checkpoint when a hook runs; cancelling it cancels that hook.
+
+        .. versionadded:: 0.1.0
+        """
+        return await self._reloads.run(self, "reload() was called")
+
+    def request_reload(self) -> None:
+        """
+        Ask for a :meth:`reload` in the tree's own task; return at once (safe from any thread).
+
+        .. versionadded:: 0.1.0
+        """
+        self._schedule(lambda: self._reloads.start(self, "request_reload() was called"))
+
     async def ready(self) -> None:
         """
         Wait until the whole tree has started.
@@ -396,17 +431,19 @@ class RunningTree:
         """
         self._escalate(phase, "request")
 
-    async def shutdown(self) -> ShutdownReport:
+    async def shutdown(self, *, detail: str | None = None) -> ShutdownReport:
         """
         Request the stop and wait until the tree has stopped.
 
-        A checkpoint. Cancelling the caller abandons only the waiting; the stop
-        goes on, and leaving the ``async with`` block waits for it.
+        *detail* says why, in the words of whoever reads the logs and the report
+        (``tree.stopping``, :attr:`ShutdownReport.detail`); ``"shutdown() was
+        called"`` by default. A checkpoint. Cancelling the caller abandons only
+        the waiting; the stop goes on, and leaving the ``async with`` block waits for it.
 
-        Returns:
-            The report of the stop.
+        .. versionchanged:: 0.1.0
+           Added *detail*.
         """
-        self._request(StopReason.REQUEST, "shutdown() was called")
+        self._request(StopReason.REQUEST, detail or "shutdown() was called")
         return await self.wait()
 
     async def wait(self) -> ShutdownReport:
@@ -544,15 +581,11 @@ class RunningTree:
                 phase_changes=tuple(self._phases.changes),
             )
             self._report = report
-            counts = {outcome.value: n for outcome, n in report.counts.items()}
+            # How many components ended each way, under one key: `graceful=3` beside the
+            # stop's budgets read as a number of seconds.
+            outcomes = {outcome.value: n for outcome, n in report.counts.items()}
             log = _log.info if report.ok else _log.error
-            log(
-                "tree.stopped",
-                tree=self.name,
-                duration=round(report.duration, 6),
-                ok=report.ok,
-                **counts,
-            )
+            log("tree.stopped", tree=self.name, duration=round(report.duration, 6), ok=report.ok, outcomes=outcomes)
             self._stopped.set()
             self._ready_or_stopped.set()
             self._report_topic.publish(report)

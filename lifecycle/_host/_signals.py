@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import anyio.abc
@@ -18,6 +18,8 @@ from lifecycle._core._errors import ConfigurationError
 from lifecycle._core._policy import Phase
 from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._states import StopReason
+
+from ._dump_text import dump_fields
 
 if TYPE_CHECKING:
     from lifecycle._core._instance import ComponentInstance
@@ -32,6 +34,7 @@ __all__ = [
     "dump_tree",
     "handling_signals",
     "log_stop_signal",
+    "reload_on_hangup",
     "stop_step",
     "watch_signals",
 ]
@@ -185,7 +188,7 @@ def dump_tree(root: ComponentInstance) -> list[dict[str, object]]:
 
 def log_dump(tree: RunningTree, name: str) -> None:
     """Log ``tree.dump``: every live component with its state, deadlines and stack."""
-    _log.warning("tree.dump", tree=tree.name, signal=name, components=dump_tree(tree._instance))
+    _log.warning("tree.dump", tree=tree.name, signal=name, **dump_fields(dump_tree(tree._instance)))
 
 
 def _in_loop() -> bool:
@@ -196,9 +199,15 @@ def _in_loop() -> bool:
     return True
 
 
+def reload_on_hangup(tree: RunningTree) -> None:
+    """Start a reload of *tree* for a SIGHUP; in the loop."""
+    tree._reloads.start(tree, "SIGHUP received")
+
+
 async def watch_signals(
     tree: RunningTree,
     *,
+    sighup: Literal["stop", "reload"] = "stop",
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """
@@ -210,7 +219,8 @@ async def watch_signals(
     handlers are Python-level ones (:func:`handling_signals`) that only schedule
     the reaction in the event loop; they are installed when
     ``task_status.started()`` is called, and the previous handlers are put
-    back when this is cancelled. Runs until cancelled.
+    back when this is cancelled. Runs until cancelled. With *sighup*
+    ``"reload"``, SIGHUP reloads the tree instead, and is not counted.
     """
     schedule = current_scheduler()
     received = 0
@@ -220,6 +230,10 @@ async def watch_signals(
         name = signal_name(signum)
         if signum == DUMP_SIGNAL:
             log_dump(tree, name)
+            return
+        if name == "SIGHUP" and sighup == "reload":
+            _log.warning("signal.received", signal=name, action="reload")
+            reload_on_hangup(tree)
             return
         received += 1
         phase = log_stop_signal(name, received, stopping=tree.stop_requested)

@@ -28,6 +28,7 @@ from lifecycle._core._safe_logging import module_logger
 from lifecycle._core._states import Outcome, StopReason
 
 from ._blocked_loop import blocked_in
+from ._dump_text import dump_fields
 from ._exits import ExitCode, print_err
 from ._signals import (
     DUMP_SIGNAL,
@@ -332,9 +333,8 @@ class Watchdog:
         tree = self._tree
         if tree is not None and self._stuck(now):
             # The loop cannot do it: dump from here, with the stack that blocks it.
-            _log.warning(
-                "tree.dump", tree=tree.name, signal=name, loop_blocked=True, components=dump_tree(tree._instance)
-            )
+            fields = dump_fields(dump_tree(tree._instance))
+            _log.warning("tree.dump", tree=tree.name, signal=name, loop_blocked=True, **fields)
             return
         self._send(lambda: log_dump(self._attached(), name))
 
@@ -433,19 +433,22 @@ class Watchdog:
             tree = self._tree
             live = [] if tree is None else [i for i in _retrying(tree._instance.walk_live) if not i.done]
             stubborn = [i for i in live if i.escalation is not None and not i.live_children()]
+            blocked = self._stuck(now)
             _log.critical(
                 "tree.terminated",
                 tree=None if tree is None else tree.name,
                 reason=why,
                 stubborn=[i.path for i in stubborn],
                 never_stopped=[i.path for i in live if i.escalation is None],
-                loop_blocked=self._stuck(now),
+                loop_blocked=blocked,
                 exit_code=int(ExitCode.TERMINATED),
             )
             for stuck in stubborn:
                 _log.critical("component.stubborn", component=stuck.path, stack="".join(stuck.stack()))
             if loop_stack:
-                _log.critical("loop.stack", stack=loop_stack, **blocked_in(frame))
+                # A blocked loop's stack shows the culprit; an idle loop's is only its select(): a debug detail.
+                log_stack = _log.critical if blocked else _log.debug
+                log_stack("loop.stack", stack=loop_stack, loop_blocked=blocked, **blocked_in(frame))
             # Child processes, their cgroups and known descendants: nothing else will stop them now.
             run_hard_exit_hooks()
             if tree is not None:

@@ -135,6 +135,7 @@ class LifespanMiddleware:
                 _log.info("lifespan.started", tree=tree.name)
                 await receive()  # lifespan.shutdown: the only message that can come now
                 await inner.forward("lifespan.shutdown")
+                await tree.shutdown(detail="the ASGI server is shutting down (lifespan.shutdown)")
         except cancelled:
             raise
         except BaseException as exc:

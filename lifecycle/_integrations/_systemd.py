@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, final
 
@@ -15,9 +16,10 @@ from lifecycle._core._policy import Phase
 from lifecycle._core._safe_logging import safe_logger
 
 if TYPE_CHECKING:
+    from lifecycle import ReloadReport
     from lifecycle._host._running_tree import RunningTree
 
-__all__ = ["EXTEND_INTERVAL", "SystemdNotifier", "notify_systemd", "sanitize", "watchdog_interval"]
+__all__ = ["EXTEND_INTERVAL", "SystemdNotifier", "monotonic_usec", "notify_systemd", "sanitize", "watchdog_interval"]
 
 _log = safe_logger("lifecycle.systemd")
 
@@ -54,6 +56,11 @@ def socket_address(value: str) -> str | bytes | None:
     if value.startswith("/"):
         return value
     return None
+
+
+def monotonic_usec() -> int:
+    """``CLOCK_MONOTONIC`` in microseconds, as ``MONOTONIC_USEC=`` wants it."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
 
 
 def watchdog_interval(environ: Mapping[str, str]) -> float | None:
@@ -187,6 +194,25 @@ class _Loop:
     def wake_up(self) -> None:
         self.wake.set()
 
+    def on_reloading(self) -> None:
+        # sd_notify(3): RELOADING=1 goes with MONOTONIC_USEC= (CLOCK_MONOTONIC, µs) so that
+        # systemd (Type=notify-reload) matches it to the reload it asked for.
+        self.notifier.send(
+            RELOADING=1, MONOTONIC_USEC=monotonic_usec(), STATUS=f"{self.tree.name}: reloading configuration"
+        )
+
+    def on_reloaded(self, report: ReloadReport) -> None:
+        if self.tree.stop_requested:
+            return  # STOPPING=1 was sent: the service is not ready again
+        count = len(self.tree.components())
+        if report.errors:
+            failed = ", ".join(f"{path}: {error!r}" for path, error in report.errors.items())
+            status = f"running ({count} components); reload failed in {failed}"
+        else:
+            status = f"running ({count} components); reloaded"
+        # Always READY=1: a failed hook leaves the service running, on its old configuration.
+        self.notifier.send(READY=1, STATUS=f"{self.tree.name}: {status}")
+
     def on_stop(self) -> None:
         # Called synchronously when the stop is requested, before anything stops.
         if not self.stopping_sent:
@@ -219,6 +245,7 @@ class _Loop:
             tree.subscribe_stop(self.on_stop),
             tree.subscribe_phases(lambda _: self.wake_up()),
             tree.subscribe_report(lambda _: self.wake_up()),
+            tree.subscribe_reloads(self.on_reloading, self.on_reloaded),
         ]
         try:
             task_status.started()
@@ -273,7 +300,9 @@ async def notify_systemd(
     ``STOPPING=1`` synchronously when its stop is requested (before the drain
     and before any component stops), ``STATUS=`` on every phase change,
     ``WATCHDOG=1`` every half of ``WATCHDOG_USEC`` while the tree has not
-    failed, and ``EXTEND_TIMEOUT_USEC=`` (twice *extend_interval*) every
+    failed, ``RELOADING=1`` with ``MONOTONIC_USEC=`` when a reload begins and
+    ``READY=1`` when it ends (unless the stop began meanwhile), and
+    ``EXTEND_TIMEOUT_USEC=`` (twice *extend_interval*) every
     *extend_interval* seconds during a start or stop that made progress (a
     component started, became ready or ended) since the last one.
     """

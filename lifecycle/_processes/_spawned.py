@@ -6,7 +6,7 @@ import math
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, final
 
 import anyio
@@ -27,7 +27,7 @@ from ._process_groups import SWEEP_WAIT, signal_group, sweep_group, wait_group_e
 if TYPE_CHECKING:
     from ._component import ProcessComponent
 
-__all__ = ["DRAIN_AFTER_EXIT", "MAX_LINE", "SpawnedProcess"]
+__all__ = ["DRAIN_AFTER_EXIT", "MAX_LINE", "SpawnedProcess", "shortened_argv"]
 
 # Lines of output kept for the error of a process that exits or never gets ready.
 _TAIL = 20
@@ -38,6 +38,23 @@ MAX_LINE = 65536
 # most this long: only a process that left the group on purpose (setsid) can
 # keep a pipe open past it.
 DRAIN_AFTER_EXIT = 1.0
+
+# An argument longer than this (an inline script after `python -c`) is cut in the
+# `process.started` event, so the event stays one readable line.
+_ARG_LIMIT = 80
+_ARG_KEEP = 60
+
+
+def shortened_argv(argv: Sequence[str]) -> list[str]:
+    """
+    Return *argv* for a log event: each argument longer than 80 characters is cut.
+
+    A cut argument keeps its first 60 characters and says how long it was:
+    ``"import sys; ...[+340 characters]"``.
+    """
+    return [
+        arg if len(arg) <= _ARG_LIMIT else f"{arg[:_ARG_KEEP]}...[+{len(arg) - _ARG_KEEP} characters]" for arg in argv
+    ]
 
 
 @final
@@ -75,7 +92,7 @@ class SpawnedProcess:
 
     async def supervise(self, ctx: Context) -> BaseException | None:
         """Run the child until it exits or the stop begins, stop it, and return its failure."""
-        self.log.info("process.started", pid=self.pid, argv=list(self.component.argv))
+        self.log.info("process.started", pid=self.pid, argv=shortened_argv(self.component.argv))
         error: BaseException | None = None
         stdout, stderr = self.process.stdout, self.process.stderr
         assert stdout is not None  # noqa: S101 - a pipe
