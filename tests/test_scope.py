@@ -275,6 +275,33 @@ class TestStubborn:
         assert "in flusher" in stack
 
 
+    async def test_a_scope_bound_to_terminate_is_not_stubborn_while_terminate_lasts(self) -> None:
+        """
+        A cleanup in ``shielded(until=Phase.TERMINATE)`` may run until TERMINATE ends: not stubborn when it begins.
+
+        DESIGN.md, "Stubborn": still running after all of its own scopes were cut and
+        TERMINATE began. Only a cleanup that outlives its TERMINATE scope is.
+        """
+        sup = Supervisor()
+        ended: list[float] = []
+
+        @sup.component
+        async def journal(ctx: lifecycle.Context) -> AsyncIterator[None]:
+            yield
+            with ctx.shielded(until=Phase.TERMINATE):
+                await anyio.sleep(2)  # past GRACEFUL and FORCEFUL, within TERMINATE
+            ended.append(anyio.current_time())
+
+        policy = ShutdownPolicy(graceful=1, forceful=0.5, terminate=5)
+        with capture_logs() as logs:
+            async with lifecycle.running(sup, policy=policy) as tree:
+                await tree.ready()
+                began = anyio.current_time()
+                report = await tree.shutdown()
+        assert ended == [pytest.approx(began + 2)]
+        assert [e for e in logs if e["event"].startswith("component.stubborn")] == []
+        assert report.ok
+
 class TestSelfStop:
     async def test_escalating_reaches_a_stop_the_root_began_itself(self) -> None:
         """After a main component returns, the tree's stop is the root's: a jump to FORCEFUL cuts its scopes."""

@@ -168,10 +168,11 @@ def _check_stubborn(
 
     A component waiting for its own children is not the stubborn one: its stage
     advances (so the stop's wait moves on) but it is not logged; the leaves that
-    hold the stop are.
+    hold the stop are. Nor is one still inside a shielded scope that is not cut
+    yet (``until=Phase.TERMINATE``): it is within the time it was given.
     """
     stage = warned.get(instance)
-    culprit = instance not in _awaiting_children and not instance.live_children()
+    culprit = instance not in _awaiting_children and not instance.live_children() and not _within_scope(instance, now)
     if stage is None and now >= escalation.end(Phase.FORCEFUL):
         warned[instance] = Phase.FORCEFUL
         if culprit:
@@ -189,6 +190,11 @@ def _check_stubborn(
                 component=instance.path,
                 stack=_stacks(instance),
             )
+
+
+def _within_scope(instance: ComponentInstance, now: float) -> bool:
+    """Whether the component runs in a shielded scope of its own that is not cut yet (one bound to TERMINATE)."""
+    return any(not scope.cancel_called and scope.deadline > now for scope in instance._shields or ())
 
 
 def _stacks(instance: ComponentInstance) -> str:
