@@ -274,7 +274,6 @@ class TestStubborn:
         assert "spawned task 'flusher':" in stack
         assert "in flusher" in stack
 
-
     async def test_a_scope_bound_to_terminate_is_not_stubborn_while_terminate_lasts(self) -> None:
         """
         A cleanup in ``shielded(until=Phase.TERMINATE)`` may run until TERMINATE ends: not stubborn when it begins.
@@ -301,6 +300,7 @@ class TestStubborn:
         assert ended == [pytest.approx(began + 2)]
         assert [e for e in logs if e["event"].startswith("component.stubborn")] == []
         assert report.ok
+
 
 class TestSelfStop:
     async def test_escalating_reaches_a_stop_the_root_began_itself(self) -> None:
