@@ -117,8 +117,8 @@ def why_not(workload: Workload, backend: str, shape: str, n: int, args: argparse
         return "n/a", workload.why
     if not workload.available():
         return "missing", f"not installed ({workload.install})"
-    if n > args.full_upto and not (workload.floor or (workload.name == "lifecycle" and shape == "dag")):
-        return "skipped", f"skipped (above N = {args.full_upto:,} only the floors and lifecycle's DAG run)"
+    if n > args.full_upto and not (workload.floor or (workload.kind is not None and shape == "dag")):
+        return "skipped", f"skipped (above N = {args.full_upto:,} only the floors and lifecycle's DAGs run)"
     return None
 
 
