@@ -8,7 +8,7 @@ import functools
 from collections.abc import Callable
 from typing import final
 
-import anyio
+from anyio._backends._asyncio import CancelScope as _AnyioScope
 
 from ._cutoffs import Cutoffs
 from ._interface import ErrorReporter, Primitives
@@ -56,16 +56,48 @@ class _Waker:
         await future
 
 
+# anyio recognises its own cancellations by this prefix of the CancelledError's message.
+_STOP_REASON = "Cancelled via cancel scope of a component's stop"
+
+
+@final
+class _ComponentScope(_AnyioScope):
+    """
+    anyio's asyncio cancel scope, with a :meth:`cancel` that formats no message.
+
+    anyio's ``cancel()`` writes the cancelling task's ``repr()`` into the
+    cancellation's message, which formats its coroutine and where it is
+    suspended: stopping ten thousand workers, that text cost about as much as
+    the rest of their stop. This one gives every stop the same message (anyio
+    still recognises it as its own) and otherwise does what anyio's does; it
+    is anyio's scope, so it nests, shields and uncancels exactly as anyio's.
+    """
+
+    __slots__ = ()
+
+    def cancel(self, reason: str | None = None) -> None:
+        if self._cancel_called:
+            return
+        if reason is not None:
+            super().cancel(reason)
+            return
+        if self._timeout_handle:
+            self._timeout_handle.cancel()
+            self._timeout_handle = None
+        self._cancel_called = True
+        self._cancel_reason = _STOP_REASON
+        if self._host_task is not None:
+            self._deliver_cancellation(self)
+
+
 def current_primitives() -> Primitives:
     """Return the loop's ``time``, a one-shot event, anyio's asyncio scope, ``CancelledError`` and shared deadlines."""
-    # anyio.CancelScope() returns its backend's scope; that class skips the detection.
-    scope_type = type(anyio.CancelScope())
     loop = asyncio.get_running_loop()
     cutoffs = Cutoffs(loop)
     return Primitives(
         clock=loop.time,
         event=_Waker,
-        shielded_scope=functools.partial(scope_type, shield=True),
+        shielded_scope=functools.partial(_ComponentScope, shield=True),
         cancelled=asyncio.CancelledError,
         follow=cutoffs.follow,
         unfollow=cutoffs.unfollow,
