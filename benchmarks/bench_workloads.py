@@ -128,9 +128,8 @@ def cells(args: argparse.Namespace) -> Iterator[tuple[int, str, Workload, str]]:
         for backend in args.backends:
             for workload in args.workloads:
                 for shape in SHAPES:
-                    if shape not in args.shapes:
-                        continue
-                    if workload.floor and shape != "flat":
+                    # Floors are flat, and run whatever the shapes: every ratio is taken against one.
+                    if (shape != "flat") if workload.floor else (shape not in args.shapes):
                         continue
                     yield n, backend, workload, shape
 

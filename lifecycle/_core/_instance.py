@@ -319,7 +319,7 @@ class ComponentInstance:
             self.parent._live_children[self] = None
         # The coroutine is kept for stack(); it is cheaper than get_current_task().
         coro = self._coro = run_component(self)
-        task_group.start_soon(lambda: coro, name=f"lifecycle:{self.path}")
+        self._prim.spawn(task_group, coro, f"lifecycle:{self.path}")
 
     def begin_stop(self, escalation: Escalation) -> None:
         """

@@ -1,13 +1,16 @@
-"""asyncio: thread-safe and signal-safe scheduling."""
+"""asyncio: thread-safe and signal-safe scheduling, and components' tasks on asyncio's own."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable
-from typing import final
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, final
 
+import anyio.abc
+from anyio._backends import _asyncio as _anyio_asyncio
 from anyio._backends._asyncio import CancelScope as _AnyioScope
 
 from ._cutoffs import Cutoffs
@@ -90,6 +93,61 @@ class _ComponentScope(_AnyioScope):
             self._deliver_cancellation(self)
 
 
+# What spawn() uses of anyio's asyncio task group (anyio 4); without any of it, anyio's start_soon is used.
+_NATIVE = all(hasattr(_anyio_asyncio, name) for name in ("_task_states", "TaskState", "TaskGroup")) and all(
+    hasattr(_anyio_asyncio.TaskGroup(), name) for name in ("_tasks", "_exceptions", "_on_completed_fut")
+)
+
+
+def spawn(task_group: anyio.abc.TaskGroup, coro: Coroutine[Any, Any, None], name: str) -> None:
+    """
+    Run *coro* in a task of *task_group*, as ``start_soon`` would, on a bare asyncio task.
+
+    anyio's ``start_soon`` wraps every task in a handle with a cancel scope, an
+    event and a wrapper coroutine of its own, which a component does not use:
+    its own shielded scope is the one its owner cancels. This registers the
+    task with the group and its cancel scope exactly as anyio does (so the
+    group waits for it, and cancellation reaches it as it would reach any
+    task of the group), and leaves the rest out. A loop with a task factory
+    of its own (an eager one, say) gets anyio's ``start_soon``.
+    """
+    loop = asyncio.get_running_loop()
+    if not _NATIVE or not isinstance(task_group, _anyio_asyncio.TaskGroup) or loop.get_task_factory() is not None:
+        task_group.start_soon(lambda: coro, name=name)  # pragma: no cover - another anyio, or a task factory
+        return
+    scope = task_group.cancel_scope
+    task = loop.create_task(coro, name=name)
+    _anyio_asyncio._task_states[task] = _anyio_asyncio.TaskState(id(scope._host_task), scope)
+    scope._tasks.add(task)
+    task_group._tasks.add(task)
+    if sys.version_info >= (3, 14) and scope._host_task is not None:  # pragma: no cover - newer Pythons
+        asyncio.future_add_to_awaited_by(task, scope._host_task)  # type: ignore[attr-defined,unused-ignore]
+    task.add_done_callback(functools.partial(_task_done, task_group))
+
+
+def _task_done(task_group: _anyio_asyncio.TaskGroup, task: asyncio.Task[None]) -> None:
+    """What anyio's task group does when one of its tasks ends (anyio 4.16, ``TaskGroup._spawn``)."""
+    scope = task_group.cancel_scope
+    if sys.version_info >= (3, 14) and scope._host_task is not None:  # pragma: no cover - newer Pythons
+        asyncio.future_discard_from_awaited_by(task, scope._host_task)  # type: ignore[attr-defined,unused-ignore]
+    state = _anyio_asyncio._task_states.pop(task)
+    if state.cancel_scope is not None:
+        state.cancel_scope._tasks.discard(task)
+    task_group._tasks.discard(task)
+    waiter = task_group._on_completed_fut
+    if waiter is not None and not task_group._tasks and not waiter.done():
+        waiter.set_result(None)
+    try:
+        error = task.exception()
+    except asyncio.CancelledError as exc:  # pragma: no cover - a component's task never lets one out
+        error = exc
+    if error is not None:  # pragma: no cover - a component's task records its errors instead
+        if not isinstance(error, asyncio.CancelledError):
+            task_group._exceptions.append(error)
+        if not scope._effectively_cancelled:
+            scope.cancel()
+
+
 def current_primitives() -> Primitives:
     """Return the loop's ``time``, a one-shot event, anyio's asyncio scope, ``CancelledError`` and shared deadlines."""
     loop = asyncio.get_running_loop()
@@ -101,6 +159,7 @@ def current_primitives() -> Primitives:
         cancelled=asyncio.CancelledError,
         follow=cutoffs.follow,
         unfollow=cutoffs.unfollow,
+        spawn=spawn,
     )
 
 
