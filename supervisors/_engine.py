@@ -111,7 +111,7 @@ class Engine:
         # Woken on every readiness, exit and stop, for start_child() callers.
         self.changed: anyio.Event | None = None
         # Restarts and stop_child() change which instances run: one at a time.
-        self.lock = anyio.Lock()
+        self.lock = anyio.Lock(fast_acquire=True)
         self.stopping = False
         self.watch_scope = anyio.CancelScope()
         # Created in the supervisor's own task: its instance, and a context in which
