@@ -188,7 +188,9 @@ class Supervision(DynamicChildren):
             member.restart_at = due
         for member in group:
             self.ctx.child_changed(member.name)
-        error = failed.report().error
+        errors = failed.errors
+        # What its report would say, without building the report for one error.
+        error = (errors[0][1] if len(errors) == 1 else failed.report().error) if errors else None
         _log.warning(
             "supervisor.restarting",
             tree=self.ctx.path,
