@@ -63,9 +63,11 @@ class Sample:
 class Meter:
     """Time (or, in memory runs, trace) one workload's build, start and stop."""
 
-    def __init__(self, *, memory: bool, clock: Clock = time.perf_counter) -> None:
+    def __init__(self, *, memory: bool, clock: Clock = time.perf_counter, mark: Callable[[], object] = int) -> None:
         self.memory = memory
         self.clock = clock
+        # Called at each of built(), ready() and stopped(), first: bench_instructions.py's boundaries.
+        self.mark = mark
         self._marks: dict[str, float] = {}
         self._built_bytes = 0
         self._ready_bytes = 0
@@ -79,12 +81,14 @@ class Meter:
 
     def built(self) -> None:
         """Mark the end of the construction / registration; the start begins now."""
+        self.mark()
         self._marks["built"] = self.clock()
         if self.memory:
             self._built_bytes = tracemalloc.get_traced_memory()[0]
 
     def ready(self) -> None:
         """Mark every unit ready; in memory runs, read the bytes held and stop tracing."""
+        self.mark()
         self._marks["ready"] = self.clock()
         if self.memory:
             gc.collect()
@@ -94,6 +98,7 @@ class Meter:
 
     def stopped(self) -> None:
         """Mark every unit stopped."""
+        self.mark()
         self._marks["stopped"] = self.clock()
 
     def sample(self) -> Sample:
