@@ -63,9 +63,11 @@ class Sample:
 class Meter:
     """Time (or, in memory runs, trace) one workload's build, start and stop."""
 
-    def __init__(self, *, memory: bool, clock: Clock = time.perf_counter) -> None:
+    def __init__(self, *, memory: bool, clock: Clock = time.perf_counter, mark: Callable[[], object] = int) -> None:
         self.memory = memory
         self.clock = clock
+        # Called at each of built(), ready() and stopped(), first: bench_instructions.py's boundaries.
+        self.mark = mark
         self._marks: dict[str, float] = {}
         self._built_bytes = 0
         self._ready_bytes = 0
@@ -79,12 +81,14 @@ class Meter:
 
     def built(self) -> None:
         """Mark the end of the construction / registration; the start begins now."""
+        self.mark()
         self._marks["built"] = self.clock()
         if self.memory:
             self._built_bytes = tracemalloc.get_traced_memory()[0]
 
     def ready(self) -> None:
         """Mark every unit ready; in memory runs, read the bytes held and stop tracing."""
+        self.mark()
         self._marks["ready"] = self.clock()
         if self.memory:
             gc.collect()
@@ -94,6 +98,7 @@ class Meter:
 
     def stopped(self) -> None:
         """Mark every unit stopped."""
+        self.mark()
         self._marks["stopped"] = self.clock()
 
     def sample(self) -> Sample:
@@ -223,22 +228,53 @@ async def trio_floor(shape: str, n: int, seed: int, meter: Meter) -> None:  # no
 
 
 async def _resource() -> AsyncIterator[None]:
+    """A resource: ready when it yields; its stop *wakes* it."""
     yield None
 
 
-def build_tree(shape: str, n: int, seed: int) -> supervisors.Supervisor:
-    """Register *n* async-generator components in *shape* on one supervisor and validate its graph."""
+async def _worker(ctx: lifecycle.Context) -> None:
+    """A worker: ready when it says so, then serves until its stop *cancels* it."""
+    ctx.ready()
+    await anyio.sleep_forever()
+
+
+@final
+class _Service:
+    """An object whose ``run(self, ctx)`` is the component: a worker written as a class."""
+
+    __slots__ = ()
+
+    async def run(self, ctx: lifecycle.Context) -> None:
+        """Signal readiness, then serve until cancelled."""
+        ctx.ready()
+        await anyio.sleep_forever()
+
+
+# The kinds of component, each a way users write one (see the design's component model).
+KINDS: Final = ("generator", "worker", "class")
+
+
+def _target(kind: str) -> object:
+    if kind == "generator":
+        return _resource
+    if kind == "worker":
+        return _worker
+    return _Service()
+
+
+def build_tree(shape: str, n: int, seed: int, kind: str = "generator") -> supervisors.Supervisor:
+    """Register *n* components of *kind* in *shape* on one supervisor and validate its graph."""
     sup = supervisors.Supervisor("bench")
     for i, (deps, priority) in enumerate(zip(dependencies(shape, n, seed), priorities(shape, n, seed), strict=True)):
-        sup.add(_resource, name=f"c{i}", depends_on=tuple(f"c{j}" for j in deps), priority=priority)
+        sup.add(_target(kind), name=f"c{i}", depends_on=tuple(f"c{j}" for j in deps), priority=priority)
     sup.graph()
     return sup
 
 
-async def lifecycle_tree(shape: str, n: int, seed: int, meter: Meter) -> None:
+async def lifecycle_tree(shape: str, n: int, seed: int, meter: Meter, *, kind: str = "generator") -> None:
     """``lifecycle.running(sup)`` until ``ready()``, then ``shutdown()``; every component must stop cleanly."""
     meter.begin()
-    sup = build_tree(shape, n, seed)
+    sup = build_tree(shape, n, seed, kind)
     meter.built()
     async with lifecycle.running(sup) as handle:
         await handle.ready()
@@ -246,8 +282,18 @@ async def lifecycle_tree(shape: str, n: int, seed: int, meter: Meter) -> None:
         report = await handle.shutdown()
         meter.stopped()
     if not report.ok or len(report.components) != n + 1:
-        msg = f"lifecycle {shape}: unexpected shutdown report:\n{report}"
+        msg = f"lifecycle {kind} {shape}: unexpected shutdown report:\n{report}"
         raise RuntimeError(msg)
+
+
+async def lifecycle_workers(shape: str, n: int, seed: int, meter: Meter) -> None:
+    """The same tree of workers: ``async def w(ctx): ctx.ready(); await anyio.sleep_forever()``."""
+    await lifecycle_tree(shape, n, seed, meter, kind="worker")
+
+
+async def lifecycle_classes(shape: str, n: int, seed: int, meter: Meter) -> None:
+    """The same tree of objects whose ``async def run(self, ctx)`` is a worker."""
+    await lifecycle_tree(shape, n, seed, meter, kind="class")
 
 
 # -- the peers -----------------------------------------------------------------------------
@@ -426,6 +472,8 @@ class Workload:
         install: How to get that module.
 
         floor: Whether this is a floor (a reference, not a competitor).
+
+        kind: For lifecycle's workloads, the kind of component (one of :data:`KINDS`).
     """
 
     name: str
@@ -436,6 +484,7 @@ class Workload:
     module: str | None = None
     install: str = ""
     floor: bool = False
+    kind: str | None = None
 
     def available(self) -> bool:
         """Whether its module is importable."""
@@ -453,7 +502,9 @@ WORKLOADS: Final = (
     Workload("anyio floor", anyio_floor, ALL_BACKENDS, ("flat",), "a floor", floor=True),
     Workload("asyncio.TaskGroup", asyncio_floor, ASYNCIO_BACKENDS, ("flat",), "a floor", floor=True),
     Workload("trio nursery", trio_floor, ("trio",), ("flat",), "a floor", module="trio", floor=True),
-    Workload("lifecycle", lifecycle_tree, ALL_BACKENDS, SHAPES),
+    Workload("lifecycle", lifecycle_tree, ALL_BACKENDS, SHAPES, kind="generator"),
+    Workload("lifecycle worker", lifecycle_workers, ALL_BACKENDS, SHAPES, kind="worker"),
+    Workload("lifecycle class", lifecycle_classes, ALL_BACKENDS, SHAPES, kind="class"),
     Workload("mode", mode_services, ASYNCIO_BACKENDS, SHAPES, module="mode", install="pip install mode-streaming"),
     Workload(
         "aiomisc", aiomisc_services, ASYNCIO_BACKENDS, ("flat",), NO_ORDER_AIOMISC, "aiomisc", "pip install aiomisc"

@@ -34,14 +34,17 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
 import platform
 import resource
+import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import anyio
@@ -209,17 +212,28 @@ def run(backend: str, workload: Callable[[], Awaitable[T]]) -> T:
     return anyio.run(workload, backend=name, backend_options=options)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run both workloads on each backend and print their tables."""
+def _spread(values: Sequence[float]) -> str:
+    """``median (min to max)`` of per-round ratios, or the one value."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.median(values):.2f} ({min(values):.2f} to {max(values):.2f})"
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one report, printed in order
+    """Run both workloads on each backend, round after round, and print their tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--restarts", type=int, default=1_000_000, help="restarts in the crash loop")
     parser.add_argument("--children", type=int, default=100_000, help="dynamic children to start and stop")
     parser.add_argument("--backends", default="asyncio,uvloop,trio", help="comma-separated backends")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds; ratios are taken within one (1)")
+    parser.add_argument("--json", type=Path, help="also write the per-round ratios to this file")
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown:
         parser.error(f"unknown backend(s) {unknown}; choose from {sorted(BACKENDS)}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     skipped = [b for b in backends if b != "asyncio" and version(b) == "not installed"]
     backends = [b for b in backends if b not in skipped]
     structlog.configure(
@@ -231,35 +245,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"anyio {version('anyio')}, trio {version('trio')}, uvloop {version('uvloop')}")
     if skipped:
         print(f"skipped (not installed): {', '.join(skipped)}")
+    print(f"{args.rounds} round(s); the ratios are medians (min to max) of the per-round ratios")
+    crash: dict[str, list[tuple[float, float, list[float]]]] = {b: [] for b in backends}
+    dynamic: dict[str, list[tuple[float, float, float, float]]] = {b: [] for b in backends}
+    n = args.children
+    for number in range(args.rounds):
+        for backend in backends:
+            floor_s, _ = run(backend, partial(crash_loop_floor, args.restarts))
+            tree_s, rss = run(backend, partial(crash_loop, args.restarts))
+            crash[backend].append((floor_s, tree_s, rss))
+            f_start, f_stop, _ = run(backend, partial(dynamic_floor, n, memory=False))
+            t_start, t_stop, _ = run(backend, partial(dynamic_children, n, memory=False))
+            dynamic[backend].append((f_start, t_start, f_stop, t_stop))
+        print(f"round {number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    memory = {}
+    for backend in backends:
+        _, _, f_mem = run(backend, partial(dynamic_floor, n, memory=True))
+        _, _, t_mem = run(backend, partial(dynamic_children, n, memory=True))
+        memory[backend] = (f_mem, t_mem)
+
     print(f"\n## Crash loop: {args.restarts:,} restarts, zero backoff\n")
     print("| backend | floor restarts/s | tree restarts/s | tree/floor time | tree RSS MiB at 10% / 50% / 100% |")
     print("|---|---|---|---|---|")
+    ratios: dict[str, dict[str, Any]] = {}
     for backend in backends:
-        floor_s, _ = run(backend, partial(crash_loop_floor, args.restarts))
-        tree_s, rss = run(backend, partial(crash_loop, args.restarts))
-        marks = " / ".join(f"{m:.1f}" for m in rss)
+        runs = crash[backend]
+        floor_s = statistics.median(r[0] for r in runs)
+        tree_s = statistics.median(r[1] for r in runs)
+        restart = [t / f for f, t, _ in runs]
+        marks = " / ".join(f"{m:.1f}" for m in runs[-1][2])
         print(
             f"| {backend} | {args.restarts / floor_s:,.0f} | {args.restarts / tree_s:,.0f} "
-            f"| {tree_s / floor_s:.2f} | {marks} |",
-            flush=True,
+            f"| {_spread(restart)} | {marks} |",
         )
-    n = args.children
+        ratios[backend] = {"restart": restart, "rss": runs[-1][2]}
     print(f"\n## Dynamic children: {n:,} started one by one, then stopped one by one\n")
     print(
         "| backend | floor start/s | start_child/s | tree/floor start | floor stop/s | stop_child/s "
-        "| tree/floor stop | floor B/task | tree B/child |",
+        "| tree/floor stop | floor B/task | tree B/child | tree/floor memory |",
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for backend in backends:
-        f_start, f_stop, _ = run(backend, partial(dynamic_floor, n, memory=False))
-        t_start, t_stop, _ = run(backend, partial(dynamic_children, n, memory=False))
-        _, _, f_mem = run(backend, partial(dynamic_floor, n, memory=True))
-        _, _, t_mem = run(backend, partial(dynamic_children, n, memory=True))
+        runs_d = dynamic[backend]
+        f_start, t_start, f_stop, t_stop = (statistics.median(r[i] for r in runs_d) for i in range(4))
+        start = [r[1] / r[0] for r in runs_d]
+        stop = [r[3] / r[2] for r in runs_d]
+        f_mem, t_mem = memory[backend]
         print(
-            f"| {backend} | {n / f_start:,.0f} | {n / t_start:,.0f} | {t_start / f_start:.2f} "
-            f"| {n / f_stop:,.0f} | {n / t_stop:,.0f} | {t_stop / f_stop:.2f} | {f_mem:,} | {t_mem:,} |",
-            flush=True,
+            f"| {backend} | {n / f_start:,.0f} | {n / t_start:,.0f} | {_spread(start)} "
+            f"| {n / f_stop:,.0f} | {n / t_stop:,.0f} | {_spread(stop)} | {f_mem:,} | {t_mem:,} "
+            f"| {t_mem / f_mem:.2f} |",
         )
+        ratios[backend].update(start_child=start, stop_child=stop, memory=t_mem / f_mem)
+    if args.json is not None:
+        args.json.write_text(json.dumps({"restarts": args.restarts, "children": n, "ratios": ratios}, indent=1))
     return 0
 
 

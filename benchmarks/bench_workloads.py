@@ -117,8 +117,8 @@ def why_not(workload: Workload, backend: str, shape: str, n: int, args: argparse
         return "n/a", workload.why
     if not workload.available():
         return "missing", f"not installed ({workload.install})"
-    if n > args.full_upto and not (workload.floor or (workload.name == "lifecycle" and shape == "dag")):
-        return "skipped", f"skipped (above N = {args.full_upto:,} only the floors and lifecycle's DAG run)"
+    if n > args.full_upto and not (workload.floor or (workload.kind is not None and shape == "dag")):
+        return "skipped", f"skipped (above N = {args.full_upto:,} only the floors and lifecycle's DAGs run)"
     return None
 
 
@@ -128,9 +128,8 @@ def cells(args: argparse.Namespace) -> Iterator[tuple[int, str, Workload, str]]:
         for backend in args.backends:
             for workload in args.workloads:
                 for shape in SHAPES:
-                    if shape not in args.shapes:
-                        continue
-                    if workload.floor and shape != "flat":
+                    # Floors are flat, and run whatever the shapes: every ratio is taken against one.
+                    if (shape != "flat") if workload.floor else (shape not in args.shapes):
                         continue
                     yield n, backend, workload, shape
 

@@ -11,7 +11,9 @@ Run ``python benchmarks/run_all.py [--quick]`` from the project root, after
    components, against bare anyio and aiomisc;
 3. ``bench_supervision.py``: restart throughput of a crash-looping child and
    dynamic children (``--full-supervision``: the full 10^6 restarts and 10^5
-   children, which take much longer than the rest together).
+   children, which take much longer than the rest together);
+4. ``bench_instructions.py``: instructions per unit of a start and a stop,
+   counted with callgrind (skipped, with a line saying so, without valgrind).
 
 and writes Markdown fragments into ``docs/_generated/`` (included by
 ``docs/performance.rst``) and two SVG charts into ``docs/_static/``. The
@@ -45,7 +47,7 @@ from _svg import Series, line_chart
 HERE: Final = Path(__file__).resolve().parent
 ROOT: Final = HERE.parent
 COLORS: Final = {"asyncio": "#1f77b4", "uvloop": "#2ca02c", "trio": "#d62728"}
-PARTS: Final = ("workloads", "sigterm", "supervision")
+PARTS: Final = ("workloads", "sigterm", "supervision", "instructions")
 GENERATED_NOTE: Final = "<!-- Written by benchmarks/run_all.py: edit the script, not this file. -->"
 
 # What each part runs with (the default sizes take about thirteen minutes on 2 cores, under the 15 allowed).
@@ -58,19 +60,21 @@ DEFAULT: Final = {
         "--rounds",
         "3",
         "--large-rounds",
-        "3",
+        "2",
         "--memory-upto",
-        "10000",
+        "1000",
     ],
     "sigterm": ["--n", "1000", "--rounds", "5", "--warmup", "1"],
-    "supervision": ["--restarts", "20000", "--children", "5000"],
+    "supervision": ["--restarts", "20000", "--children", "5000", "--rounds", "3"],
+    "instructions": ["--n", "1000", "--backends", "asyncio,trio"],
 }
 QUICK: Final = {
     "workloads": ["--sizes", "20,100", "--full-upto", "20", "--rounds", "2", "--large-rounds", "1"],
     "sigterm": ["--n", "20", "--rounds", "1", "--warmup", "0"],
-    "supervision": ["--restarts", "200", "--children", "50"],
+    "supervision": ["--restarts", "200", "--children", "50", "--rounds", "1"],
+    "instructions": ["--n", "30", "--backends", "asyncio", "--kinds", "generator"],
 }
-FULL_SUPERVISION: Final = ["--restarts", "1000000", "--children", "100000"]
+FULL_SUPERVISION: Final = ["--restarts", "1000000", "--children", "100000", "--rounds", "1"]
 
 # triotp 0.3 needs Python 3.13 (the bench extra installs it there). On older
 # Pythons 0.2.1 has the same supervisor, but pins a Trio this project cannot
@@ -81,6 +85,9 @@ OLD_PYTHON_TRIOTP: Final = ("triotp==0.2.1", "trio-util", "tenacity", "logbook",
 
 # The targets of the issue.
 DAG_VS_FLOOR: Final = 1.5
+EVERY_KIND_VS_FLOOR: Final = 1.5
+SUPERVISION_VS_FLOOR: Final = 2.0
+DYNAMIC_MEMORY_VS_TASK: Final = 1.5
 FASTER_THAN_MODE: Final = 3.0
 FASTER_THAN_TRIOTP: Final = 10.0
 MEMORY_VS_TASK: Final = 2.0
@@ -224,7 +231,64 @@ def _memory_rows(table: Sequence[dict[str, Any]], backend: str) -> list[str]:
     return [f"| {label} | {backend} | {n:,} | {ratio:.2f} | <= {MEMORY_VS_TASK:g} | {met} |"]
 
 
-def targets(workloads: dict[str, Any] | None, sigterm: dict[str, Any] | None) -> str:
+KINDS: Final = ("lifecycle", "lifecycle worker", "lifecycle class")
+
+
+def _kind_rows(table: Sequence[dict[str, Any]], backend: str) -> list[str]:
+    """The worst start and stop ratio over every kind and shape, at the two largest N where kinds ran."""
+    sizes = sorted(
+        {c["n"] for c in table if c["backend"] == backend and c["workload"] in KINDS and c["samples"]}, reverse=True
+    )[:2]
+    rows = []
+    for n in sorted(sizes):
+        base = bench_workloads.find(table, n, backend, *FLOOR_CELL)
+        if base is None or not base["samples"]:
+            continue
+        cells = [
+            c
+            for c in table
+            if (c["n"], c["backend"]) == (n, backend)
+            and c["workload"] in KINDS
+            and c["status"] == "ok"
+            and c["samples"]
+        ]
+        for metric in ("start", "stop"):
+            measured = [(bench_workloads.ratios(c, base, metric), c) for c in cells]
+            measured = [(values, c) for values, c in measured if values]
+            if not measured:
+                continue
+            values, worst = max(measured, key=lambda pair: statistics.median(pair[0]))
+            kind = worst["workload"].removeprefix("lifecycle").strip() or "generator"
+            shown, met = _verdict(values, EVERY_KIND_VS_FLOOR, at_most=True)
+            label = f"{metric} / anyio floor, worst kind and shape ({kind}, {worst['shape']}; {len(measured)} measured)"
+            rows.append(f"| {label} | {backend} | {n:,} | {shown} | <= {EVERY_KIND_VS_FLOOR:g} | {met} |")
+    return rows
+
+
+def _supervision_rows(supervision: dict[str, Any]) -> list[str]:
+    """Restarts, start_child and stop_child against their floors; memory per dynamic child against a task."""
+    rows = []
+    labels = {
+        "restart": f"restart time / floor ({supervision['restarts']:,} restarts)",
+        "start_child": f"start_child / floor ({supervision['children']:,} children)",
+        "stop_child": f"stop_child / floor ({supervision['children']:,} children)",
+    }
+    for backend, ratios in supervision["ratios"].items():
+        for key, label in labels.items():
+            shown, met = _verdict(ratios[key], SUPERVISION_VS_FLOOR, at_most=True)
+            rows.append(f"| {label} | {backend} | - | {shown} | <= {SUPERVISION_VS_FLOOR:g} | {met} |")
+        memory = ratios["memory"]
+        met = "met" if memory <= DYNAMIC_MEMORY_VS_TASK else "**missed**"
+        rows.append(
+            f"| memory per dynamic child / bare task | {backend} | {supervision['children']:,} "
+            f"| {memory:.2f} | <= {DYNAMIC_MEMORY_VS_TASK:g} | {met} |"
+        )
+    return rows
+
+
+def targets(
+    workloads: dict[str, Any] | None, sigterm: dict[str, Any] | None, supervision: dict[str, Any] | None = None
+) -> str:
     """The targets of the issue, each with its measured ratio and whether it was met."""
     lines = [
         "| target | backend | N | measured: median (min to max) | goal | result |",
@@ -234,6 +298,8 @@ def targets(workloads: dict[str, Any] | None, sigterm: dict[str, Any] | None) ->
         table, backends = workloads["cells"], workloads["machine"]["backends"]
         for backend in backends:
             lines += _floor_rows(table, backend)
+        for backend in backends:
+            lines += _kind_rows(table, backend)
         lines += [
             row
             for b in ("asyncio", "uvloop")
@@ -244,6 +310,8 @@ def targets(workloads: dict[str, Any] | None, sigterm: dict[str, Any] | None) ->
             lines += _peer_rows(table, "trio", "triotp", "flat", FASTER_THAN_TRIOTP)
         for backend in backends:
             lines += _memory_rows(table, backend)
+    if supervision is not None:
+        lines += _supervision_rows(supervision)
     sigterm = sigterm or {"n": 0, "ratios": {}}
     for backend, values in sigterm["ratios"].items():
         if "aiomisc" not in values:
@@ -324,7 +392,8 @@ def sizes_fragment(args: Sequence[str]) -> str:
     ]
     if large:
         lines.append(
-            f"- at N = {', '.join(f'{n:,}' for n in large)}: the floors and lifecycle's random DAG only, "
+            f"- at N = {', '.join(f'{n:,}' for n in large)}: the floors and lifecycle's random DAG only "
+            "(every kind of component), "
             f"{options['--large-rounds']} round(s). Skipped there: lifecycle's flat tree and chain (they grow "
             "like the DAG up to the smaller sizes, and would double the longest part of the run) and every "
             "peer (mode starts its services one at a time, and each peer would add minutes). "
@@ -336,7 +405,8 @@ def sizes_fragment(args: Sequence[str]) -> str:
         lines.append(
             f"- memory up to N = {int(memory_upto):,}: a run under tracemalloc takes about three times as long, "
             "and at N = 100,000 the memory runs alone took over five minutes; per unit, memory is flat from "
-            "N = 100 to 10,000 (see the chart), and `--memory-upto 100000` measures it there too."
+            "N = 100 to 10,000 (see the chart), and `--memory-upto 100000` measures it there too. "
+            "`bench_supervision.py` measures memory per dynamic child against a bare task as well."
         )
     return "\n".join(lines) + "\n"
 
@@ -357,7 +427,7 @@ def run_parts(
     with tempfile.TemporaryDirectory(prefix="run_all_") as tmp:
         for part in parts:
             path = Path(tmp) / f"{part}.json"
-            json_path = None if part == "supervision" else path
+            json_path = path
             code, stdout, results["durations"][part] = run_part(
                 part, f"bench_{part}.py", plan[part], json_path, path=peers if part == "workloads" else None
             )
@@ -408,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if peers is not None:
         sys.path.append(str(peers))  # only so that the machine fragment finds triotp's version
     results, failed = run_parts(parts, plan, args.out, args.static, peers=peers)
-    summary = targets(results.get("workloads"), results.get("sigterm"))
+    summary = targets(results.get("workloads"), results.get("sigterm"), results.get("supervision"))
     if sorted(parts) == sorted(PARTS):
         # The targets and the machine describe one whole run: a partial run leaves them as they were.
         _write(args.out / "targets.md", summary)

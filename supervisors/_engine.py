@@ -7,13 +7,13 @@ import functools
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 import anyio
 import anyio.abc
 import attrs
 
-from lifecycle import ComponentReport, ComponentStatus, Context, State
+from lifecycle import ComponentReport, ComponentSpec, ComponentStatus, Context, Priority, State
 from lifecycle.lowlevel import ComponentInstance, Escalation, current_instance, safe_logger, status_of, stop_instances
 
 from ._child import Child, Declaration, exit_key, waves_of, with_dependents
@@ -111,7 +111,7 @@ class Engine:
         # Woken on every readiness, exit and stop, for start_child() callers.
         self.changed: anyio.Event | None = None
         # Restarts and stop_child() change which instances run: one at a time.
-        self.lock = anyio.Lock()
+        self.lock = anyio.Lock(fast_acquire=True)
         self.stopping = False
         self.watch_scope = anyio.CancelScope()
         # Created in the supervisor's own task: its instance, and a context in which
@@ -371,6 +371,28 @@ class Engine:
         ended.sort(key=lambda pair: pair[0])
         self.ctx.report_children([report for _, report in ended])
 
+    def release(self) -> None:
+        """
+        Let the stopped run free itself by reference counting, once every child has stopped.
+
+        The context keeps what the children's final statuses are made of
+        (what observers see after the stop) instead of this engine, whose
+        children's runs refer back to the supervisor's, and the children
+        forget their links to each other: without these cycles, the objects
+        of a stopped tree need no garbage collection (a program exits sooner).
+        """
+        final: list[ComponentStatus | _Ended] = []
+        for child in self.children.values():
+            instance = child.instance
+            if instance is None or self._restarting(child, instance):
+                final.append(self._status(child))  # rare: taken now
+            else:
+                final.append(_frozen(instance))
+            child.deps = ()
+            child.dependents = None
+        self.ctx.publish_children(_FinalStatuses(final))
+        self.static = []
+
     def failures(self) -> list[BaseException]:
         """
         Return the errors to raise: none, unless the supervisor gave up or a child failed unhandled.
@@ -398,3 +420,54 @@ class Engine:
         for instance in started:
             errors.extend(instance.failures())
         return errors
+
+
+# What status_of() reads of a run that has ended: path, spec, state, ready, restarts, priority, errors.
+_Ended = tuple[str, ComponentSpec, State, bool, int, Priority, tuple[tuple[object, BaseException], ...]]
+
+
+def _frozen(instance: ComponentInstance) -> _Ended:
+    """What :func:`~lifecycle.lowlevel.status_of` reads of an ended run, without the run."""
+    return (
+        instance.path,
+        instance.spec,
+        instance.state,
+        instance.ready,
+        instance.restarts,
+        instance.priority,
+        instance.errors,
+    )
+
+
+def _thawed(entry: ComponentStatus | _Ended) -> ComponentStatus:
+    if isinstance(entry, ComponentStatus):
+        return entry
+    path, spec, state, ready, restarts, priority, errors = entry
+    return ComponentStatus(
+        path=path,
+        name=spec.name,
+        state=state,
+        ready=ready,
+        restarts=restarts,
+        priority=priority,
+        depends_on=tuple(sorted({*spec.injected, *spec.depends_on})),
+        error=errors[-1][1] if errors else None,
+    )
+
+
+@final
+class _FinalStatuses:
+    """The statuses of a stopped run's children, made on demand from what they were when it ended."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: list[ComponentStatus | _Ended]) -> None:
+        self._entries = entries
+
+    def statuses(self) -> list[ComponentStatus]:
+        """Every child's status, in registration order."""
+        return [_thawed(entry) for entry in self._entries]
+
+    def status(self, name: str) -> ComponentStatus | None:
+        """The status of the child *name*, or ``None``."""
+        return next((s for s in self.statuses() if s.name == name), None)

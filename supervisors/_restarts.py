@@ -63,7 +63,12 @@ class Supervision(DynamicChildren):
             return await self._ended_for_good(child, instance)
         # As in Erlang/OTP, every restart counts, a PERMANENT child's normal exit too.
         now = anyio.current_time()
-        self.ends.append((now, instance))
+        # Ends older than the window no longer count, nor are they reported: keep none
+        # of them (a window that allows many restarts would otherwise hold every run).
+        ends, within = self.ends, self.sup.intensity.within
+        while ends and now - ends[0][0] >= within:
+            ends.popleft()
+        ends.append((now, instance))
         if not self.window.allow(now):
             return self._give_up(instance, now)
         await self._restart(child, instance)
@@ -188,7 +193,9 @@ class Supervision(DynamicChildren):
             member.restart_at = due
         for member in group:
             self.ctx.child_changed(member.name)
-        error = failed.report().error
+        errors = failed.errors
+        # What its report would say, without building the report for one error.
+        error = (errors[0][1] if len(errors) == 1 else failed.report().error) if errors else None
         _log.warning(
             "supervisor.restarting",
             tree=self.ctx.path,

@@ -318,6 +318,7 @@ class Supervisor:
                         assert ctx.escalation is not None  # noqa: S101 - set by request_stop
                         await run.stop_all(ctx.escalation)
                         failures = run.failures()
+                        run.release()
         finally:
             self._running = False
             self._active = None

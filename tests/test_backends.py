@@ -56,6 +56,56 @@ class TestPrimitives:
         assert inner.cancelled_caught
         assert outer.cancel_called
 
+    async def test_a_cancelled_shielded_scope_cancels_again_what_swallowed_its_cancellation(self) -> None:
+        """Cancellation stays level-triggered: a task that swallows it and waits again is cancelled again."""
+        primitives = current_primitives()
+        swallowed = 0
+        scope = primitives.shielded_scope()
+
+        async def body() -> None:
+            nonlocal swallowed
+            with scope:
+                for _ in range(3):
+                    try:
+                        await anyio.sleep_forever()
+                    except anyio.get_cancelled_exc_class():
+                        swallowed += 1
+                await anyio.sleep_forever()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(body)
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+        assert swallowed == 3
+        assert scope.cancelled_caught
+
+    async def test_a_cancelled_shielded_scope_reaches_the_scopes_nested_in_it(self) -> None:
+        """Cancelling the engine's scope cancels a scope opened inside it, and a task group's tasks there."""
+        primitives = current_primitives()
+        ended: list[str] = []
+        scope = primitives.shielded_scope()
+
+        async def child() -> None:
+            try:
+                await anyio.sleep_forever()
+            finally:
+                ended.append("child")
+
+        async def body() -> None:
+            with scope, anyio.CancelScope() as inner:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(child)
+                    await anyio.sleep_forever()
+            ended.append("body")
+            assert inner.cancel_called is False
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(body)
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+        assert ended == ["child", "body"]
+        assert scope.cancelled_caught
+
     async def test_cancelled_is_the_backend_cancellation(self) -> None:
         """The cancellation class is anyio's for the running backend."""
         assert current_primitives().cancelled is anyio.get_cancelled_exc_class()

@@ -128,6 +128,9 @@ class TestBenchWorkloads:
             # Above --full-upto only the floors and lifecycle's DAG run.
             assert (30, backend, "lifecycle", "dag") in measured
             assert (30, backend, "lifecycle", "flat") not in measured
+            for kind in ("lifecycle worker", "lifecycle class"):
+                assert {(12, backend, kind, shape) for shape in ("flat", "chain", "dag")} <= measured
+                assert (30, backend, kind, "dag") in measured
         assert (12, "asyncio", "asyncio.TaskGroup", "flat") in measured
         assert (12, "trio", "trio nursery", "flat") in measured
         for cell in cells:
@@ -191,6 +194,35 @@ class TestBenchWorkloads:
         assert "unknown workload(s) ['celery']" in result.stderr
 
 
+INSTRUCTIONS = ROOT / "benchmarks" / "bench_instructions.py"
+
+
+class TestBenchInstructions:
+    def test_without_valgrind_it_says_so_and_exits_zero(self, tmp_path: Path) -> None:
+        """Without valgrind on the path, the script prints one line saying so, writes its JSON and exits 0."""
+        out = tmp_path / "i.json"
+        result = subprocess.run(
+            [sys.executable, "-W", "error", str(INSTRUCTIONS), "--json", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={"PATH": str(tmp_path)},
+        )
+
+        assert result.returncode == 0, result.stderr
+        assert "valgrind is not installed: instruction counts skipped" in result.stdout
+        assert json.loads(out.read_text())["rows"] == []
+
+    def test_unknown_kind_is_a_usage_error(self) -> None:
+        """An unknown kind of component exits with argparse's usage code 2 and names the choices."""
+        result = run_bench("--kinds", "generator,thread", script=INSTRUCTIONS)
+
+        assert result.returncode == 2
+        assert "unknown kind(s) ['thread']" in result.stderr
+
+
 class TestRunAll:
     def test_quick_run_writes_every_fragment_and_chart(self, tmp_path: Path) -> None:
         """``run_all.py --quick`` exits 0, writes the fragments the docs include and two SVG charts with data."""
@@ -199,7 +231,15 @@ class TestRunAll:
 
         assert result.returncode == 0, result.stdout + result.stderr
         names = sorted(p.name for p in out.iterdir())
-        assert names == ["machine.md", "sigterm.md", "sizes.md", "supervision.md", "targets.md", "workloads.md"]
+        assert names == [
+            "instructions.md",
+            "machine.md",
+            "sigterm.md",
+            "sizes.md",
+            "supervision.md",
+            "targets.md",
+            "workloads.md",
+        ]
         targets = (out / "targets.md").read_text()
         for target in (
             "| random DAG start / anyio floor | asyncio |",
@@ -207,7 +247,12 @@ class TestRunAll:
             "| memory per DAG component / bare anyio task | asyncio |",
         ):
             assert target in targets
+        assert "| start / anyio floor, worst kind and shape (" in targets
+        assert "| stop_child / floor (50 children) | trio |" in targets
+        assert "| memory per dynamic child / bare task | asyncio |" in targets
         assert "SIGTERM to exit, lifecycle / aiomisc" in targets or not installed("aiomisc")
+        instructions = (out / "instructions.md").read_text()
+        assert "| asyncio | anyio floor | flat |" in instructions or "valgrind is not installed" in instructions
         assert "**`--quick`: tiny sizes" in (out / "machine.md").read_text()
         assert "**N = 20**" in (out / "workloads.md").read_text()
         assert "Crash loop: 200 restarts" in (out / "supervision.md").read_text()

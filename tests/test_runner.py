@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import errno
+import gc
 import importlib.util
 import io
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -50,6 +51,38 @@ class TestRun:
         report = lifecycle.run(job_tree(), backend=backend)  # type: ignore[arg-type]
         assert report.ok
         assert report.reason is StopReason.MAIN_EXITED
+
+    @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+    def test_a_stopped_program_leaves_nothing_to_the_cyclic_collector(self, backend: str) -> None:
+        """Once run() has returned, its tree, its host and its watchdog are freed by reference counting."""
+        sup = Supervisor("job")
+
+        @sup.component
+        async def store() -> AsyncIterator[int]:
+            yield 1
+
+        @sup.component
+        async def worker(ctx: lifecycle.Context, store: int) -> None:
+            ctx.ready(store)
+            await anyio.sleep_forever()
+
+        @sup.component(main=True)
+        async def work(worker: int) -> None:
+            assert worker == 1
+
+        gc.collect()
+        gc.disable()
+        try:
+            report = lifecycle.run(sup, backend=backend)  # type: ignore[arg-type]
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            ours = [o for o in gc.garbage if type(o).__module__.partition(".")[0] in {"lifecycle", "supervisors"}]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert report.ok
+        assert ours == []
 
     def test_uvloop_backend_option(self) -> None:
         """backend_options={'use_uvloop': True} runs on uvloop when it is installed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import pickle
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,7 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle import ComponentError, Outcome
+from lifecycle.lowlevel import ComponentInstance
 from supervisors import Backoff, GaveUpError, Intensity, Restart, Strategy, Supervisor
 
 pytestmark = pytest.mark.virtual_time
@@ -314,6 +316,33 @@ class TestIntensity:
         report = await run_for(sup, 16)
         assert log.generation == {"worker": 6}
         assert report["worker"].restarts == 5
+
+    async def test_runs_that_ended_outside_the_window_are_not_kept(self) -> None:
+        """A window that allows many restarts keeps only the runs that ended within it, not every run."""
+        restarted = anyio.Event()
+        runs = 0
+
+        async def crasher(ctx: lifecycle.Context) -> None:
+            nonlocal runs
+            ctx.ready()
+            runs += 1
+            if runs > 60:
+                restarted.set()
+                await anyio.sleep_forever()
+            await anyio.sleep(1.0)
+            msg = "crash"
+            raise RuntimeError(msg)
+
+        sup = Supervisor(backoff=NO_DELAY, intensity=Intensity(max_restarts=1000, within=2.5))
+        sup.add(crasher)
+        async with lifecycle.running(sup) as tree:
+            await restarted.wait()
+            gc.collect()
+            alive = [o for o in gc.get_objects() if isinstance(o, ComponentInstance) and o.spec.name == "crasher"]
+            await tree.shutdown()
+        # Not one per run: the current one, the ones that ended in the last 2.5 s (one a
+        # second), and those whose errors the report keeps (the last 16, with their tracebacks).
+        assert len(alive) <= 20
 
     async def test_a_failed_nested_supervisor_is_a_failed_child_of_its_parent(self) -> None:
         """A nested supervisor that gives up is restarted by its parent's strategy."""

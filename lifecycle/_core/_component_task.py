@@ -53,22 +53,16 @@ async def run_component(instance: ComponentInstance) -> None:
                 # A started resource is woken by its stop, not cancelled: its
                 # teardown runs in this same shielded scope, which is now cut
                 # off when GRACEFUL ends (and follows escalations).
-                await _end_tasks(instance)
+                if instance._tasks:
+                    await _end_tasks(instance)
                 _follow_teardown(instance, body)
                 await _teardown(instance, agen, body)
-        if instance._teardown_scope is not None:
-            _unfollow_teardown(instance)
-            if body.cancelled_caught:
-                _teardown_cut_off(instance)
-        await _end_tasks(instance)
-        if instance._agen is not None:  # a generator whose body was cancelled
-            scope = ShieldedScope(Phase.GRACEFUL)
-            with scope:
-                await _teardown(instance, instance._agen, scope)
-            if scope.cancelled_caught:
-                _teardown_cut_off(instance)
+        _teardown_left(instance, body)
+        if instance._tasks:  # only then: a coroutine per call adds up over thousands of components
             await _end_tasks(instance)
-        if agen is not None:
+        if instance._agen is not None:  # a generator whose body was cancelled
+            await _teardown_after_cancel(instance, instance._agen)
+        if agen is not None and getattr(agen, "ag_frame", True) is not None:  # None: finished
             await _finalize(instance, agen)
     except BaseException as exc:  # noqa: BLE001 - never leave the owner waiting on a dead task
         instance._record(exc, "stop")
@@ -79,7 +73,8 @@ async def run_component(instance: ComponentInstance) -> None:
 
 async def _run_body(instance: ComponentInstance, body: Scope) -> None:
     spec = instance.spec
-    kwargs = {name: instance.values[name] for name in spec.injected}
+    values = instance.values
+    kwargs = {name: values[name] for name in spec.injected} if spec.injected else {}
     if spec.wants_ctx:
         kwargs["ctx"] = instance.ctx
     cancelled = instance._prim.cancelled
@@ -151,6 +146,24 @@ async def _teardown(
     else:
         msg = f"Async generator component {instance.path!r} yielded more than once; it must yield exactly once."
         instance._record(UsageError(msg), "stop")
+
+
+async def _teardown_after_cancel(instance: ComponentInstance, agen: AsyncGenerator[object, None]) -> None:
+    """Run the teardown of a generator whose body was cancelled, in a scope of its own cut off when GRACEFUL ends."""
+    scope = ShieldedScope(Phase.GRACEFUL)
+    with scope:
+        await _teardown(instance, agen, scope)
+    if scope.cancelled_caught:
+        _teardown_cut_off(instance)
+    await _end_tasks(instance)
+
+
+def _teardown_left(instance: ComponentInstance, body: Scope) -> None:
+    """Once the body's scope is left: a teardown that ran in it no longer follows the stop; was it cut off?"""
+    if instance._teardown_scope is not None:
+        _unfollow_teardown(instance)
+        if body.cancelled_caught:
+            _teardown_cut_off(instance)
 
 
 def _teardown_cut_off(instance: ComponentInstance) -> None:

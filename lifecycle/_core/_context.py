@@ -38,7 +38,7 @@ class Context:
         path: Its path in the tree (``root/api``).
     """
 
-    __slots__ = ("_children", "_containment", "_instance", "_log", "_reload_hooks", "_stopping", "name", "path")
+    __slots__ = ("_instance", "_log", "_reload_hooks", "_stopping", "name", "path")
 
     def __init__(self, instance: ComponentInstance) -> None:
         self._instance = instance
@@ -46,10 +46,6 @@ class Context:
         self.path = instance.path
         self._stopping: anyio.Event | None = None
         self._log: structlog.typing.FilteringBoundLogger | None = None
-        # What this component publishes about its children (a supervisor); see _observe.
-        self._children: ChildStatuses | None = None
-        # How its child processes are contained (report_containment).
-        self._containment: str | None = None
         # What a reload of the tree calls (on_reload); made on first use.
         self._reload_hooks: ReloadHooks | None = None
 
@@ -223,7 +219,7 @@ class Context:
 
         .. versionadded:: 0.2
         """
-        self._containment = mechanism
+        self._instance._containment = mechanism
 
     def publish_children(self, children: ChildStatuses) -> None:
         """
@@ -237,7 +233,7 @@ class Context:
 
         .. versionadded:: 0.1.0
         """
-        self._children = children
+        self._instance._published = children
 
     def child_changed(self, name: str) -> None:
         """
@@ -251,10 +247,11 @@ class Context:
         .. versionadded:: 0.1.0
         """
         observers = self._instance._observers
-        if self._children is None or observers is None or not observers.subscriptions:
+        children = self._instance._published
+        if children is None or observers is None or not observers.subscriptions:
             return
         try:
-            status = self._children.status(name)
+            status = children.status(name)
         except Exception as exc:  # noqa: BLE001 - observing must never break the supervisor
             report_error("tree.status_failed", exc, component=self.path, child=name)
             return

@@ -27,14 +27,15 @@ from ._errors import Stage, UsageError
 from ._escalation import Escalation, combine_policies
 from ._failures import flatten_failures, from_children, path_of
 from ._frames import format_own_stack
-from ._observe import ComponentObservers
+from ._instance_report import instance_report
+from ._observe import ChildStatuses, ComponentObservers
 from ._policy import Phase, Priority, ShutdownPolicy
 from ._report import ComponentReport
 from ._report_error import report_error
 from ._safe_logging import lifecycle_logger
 from ._scope import ShieldedScope, current_owner
 from ._spec import ComponentSpec, Style
-from ._states import Outcome, State
+from ._states import State
 from ._stop import stop_instances
 from ._tasks import TaskHandle
 
@@ -117,6 +118,7 @@ class ComponentInstance:
         "_agen",
         "_body",
         "_children_reports",
+        "_containment",
         "_coro",
         "_ctx",
         "_cut_off",
@@ -132,6 +134,7 @@ class ComponentInstance:
         "_observers",
         "_own_escalation",
         "_prim",
+        "_published",
         "_ready_callbacks",
         "_self_stopped",
         "_shields",
@@ -196,10 +199,7 @@ class ComponentInstance:
         self.stop_detail: str | None = None
         self.stop_failed = False
         self._ctx: Context | None = None
-        self._is_ready = False
-        self._done = False
-        self._cut_off = False
-        self._self_stopped = False
+        self._is_ready = self._done = self._cut_off = self._self_stopped = False
         # Tuples, not lists: most stay empty, and a shared () costs no allocation.
         self._errors: tuple[tuple[Stage, BaseException], ...] = ()
         self._task_errors: tuple[BaseException, ...] = ()
@@ -218,6 +218,10 @@ class ComponentInstance:
         self._wake: Waker | None = None
         self._teardown_scope: Scope | None = None
         self._live_children: dict[ComponentInstance, None] | None = None
+        # What its Context was told (publish_children, report_containment), kept here: the
+        # instance forgets its Context when it ends, which refers back to it (see _finish).
+        self._published: ChildStatuses | None = None
+        self._containment: str | None = None
         # An instance created inside a component (by a supervisor) belongs to it.
         owner = current_owner.get()
         self.parent = owner if isinstance(owner, ComponentInstance) else None
@@ -315,7 +319,7 @@ class ComponentInstance:
             self.parent._live_children[self] = None
         # The coroutine is kept for stack(); it is cheaper than get_current_task().
         coro = self._coro = run_component(self)
-        task_group.start_soon(lambda: coro, name=f"lifecycle:{self.path}")
+        self._prim.spawn(task_group, coro, f"lifecycle:{self.path}")
 
     def begin_stop(self, escalation: Escalation) -> None:
         """
@@ -385,39 +389,7 @@ class ComponentInstance:
             now: The loop time to report a still-running stop at; needed only
                 outside the event loop (the hard-exit watchdog thread).
         """
-        escalation = self.escalation
-        phase = None
-        if escalation is not None:
-            at = self.stopped_at if self.stopped_at is not None else now
-            phase = escalation.phase if at is None else escalation.phase_at(at)
-        if self._errors:
-            outcome = Outcome.FAILED
-        elif not self._done:
-            outcome = Outcome.STUBBORN
-        elif phase is None:
-            outcome = Outcome.FINISHED
-        else:
-            outcome = Outcome.for_phase(phase)  # the phase it ended in
-        stage = self._errors[0][0] if self._errors else None
-        return ComponentReport(
-            name=self.spec.name,
-            path=self.path,
-            outcome=outcome,
-            phase=phase,
-            priority=self.priority,
-            error=self._error(),
-            stage=stage,
-            restarts=self.restarts,
-            started_at=self.started_at,
-            ready_at=self.ready_at,
-            stop_began=self.stop_began,
-            stopped_at=self.stopped_at,
-            task_errors=self._task_errors,
-            children=self._children_reports,
-            cut_off=self._cut_off,
-            phase_ends=None if escalation is None else escalation.ends,
-            containment=None if self._ctx is None else self._ctx._containment,
-        )
+        return instance_report(self, now)
 
     def failures(self) -> list[BaseException]:
         """Return the component's errors ready to raise (see :func:`flatten_failures`)."""
@@ -591,6 +563,10 @@ class ComponentInstance:
                 self.escalation.release()
         self._log.debug("component.stopped", component=self.path, failed=bool(self._errors))
         callbacks, self._exit_callbacks = self._exit_callbacks, ()
+        # The owner's callbacks and the Context refer back to this instance: without them the
+        # stopped tree has no reference cycle, and reference counting frees it.
+        self._ready_callbacks = self._stop_callbacks = ()
+        self._ctx = None
         for callback in callbacks:
             callback(self)
         if self._observers is not None:

@@ -291,7 +291,7 @@ class ComponentObservers(_Registry):
         if not self.subscriptions:
             return
         parent = instance.parent
-        if parent is not None and parent._ctx is not None and parent._ctx._children is not None:
+        if parent is not None and parent._published is not None:
             return  # its supervisor says what this run's end means (a restart, an end for good)
         self.emit(status_of(instance))
 
@@ -343,8 +343,7 @@ def collect_statuses(root: ComponentInstance) -> tuple[ComponentStatus, ...]:
 
 
 def _collect_children(instance: ComponentInstance, found: list[ComponentStatus]) -> None:
-    context = instance._ctx  # never made here: most components have no Context of their own
-    published = None if context is None else context._children
+    published = instance._published
     live = instance.live_children()
     if published is None:
         for child in live:

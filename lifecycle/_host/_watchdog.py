@@ -182,6 +182,11 @@ class Watchdog:
         with self._lock:
             self._schedule = None
             self._pending.clear()
+        escalation = None if self._tree is None else self._tree.escalation
+        if escalation is not None:
+            # Nothing moves its deadlines any more; subscribed, the stop and the tree
+            # would refer to each other through this watchdog and wait for the cyclic collector.
+            escalation.unsubscribe(self)
 
     async def heartbeat(self, scope: anyio.CancelScope) -> None:
         """Stamp the loop's liveness a few times per threshold, until *scope* is cancelled."""

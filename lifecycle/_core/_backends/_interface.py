@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self, final
+from typing import TYPE_CHECKING, Any, Protocol, Self, final
 
 import attrs
 
 if TYPE_CHECKING:
+    import anyio.abc
+
     from lifecycle._core._escalation import Escalation
 
 __all__ = ["ErrorReporter", "Primitives", "Scheduler", "Scope", "Waker"]
@@ -79,6 +81,9 @@ class Primitives:
     # timer per escalation instead of one per scope.
     follow: Callable[[Scope, Escalation], None]
     unfollow: Callable[[Scope, Escalation], None]
+    # Run a component's task in an anyio task group on the loop's own task, without
+    # anyio's per-task handle: spawn(task_group, coroutine, name).
+    spawn: Callable[[anyio.abc.TaskGroup, Coroutine[Any, Any, None], str], None]
 
 
 # lifecycle.report_error: called as report(event, error, **fields); never raises.

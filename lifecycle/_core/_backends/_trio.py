@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+import anyio.abc
 import trio
 
 from lifecycle._core._escalation import Escalation
@@ -42,6 +44,22 @@ def _unfollow(scope: Scope, escalation: Escalation) -> None:
     escalation.unsubscribe(scope)
 
 
+def _spawn(task_group: anyio.abc.TaskGroup, coro: Coroutine[Any, Any, None], name: str) -> None:
+    """
+    Run *coro* in a task of *task_group*'s Trio nursery, as ``start_soon`` would, without anyio's task handle.
+
+    anyio wraps every task in a handle with a cancel scope, an event and a
+    wrapper coroutine of its own, which a component does not use: its own
+    shielded scope is the one its owner cancels. The nursery waits for the
+    task and cancels it exactly as it would a task anyio started.
+    """
+    nursery = getattr(task_group, "_nursery", None)
+    if isinstance(nursery, trio.Nursery):
+        nursery.start_soon(lambda: coro, name=name)
+    else:  # pragma: no cover - another anyio
+        task_group.start_soon(lambda: coro, name=name)
+
+
 def current_primitives() -> Primitives:
     """Return ``trio.current_time``, ``trio.Event``, a shielded ``trio.CancelScope`` and ``trio.Cancelled``."""
     return Primitives(
@@ -51,4 +69,5 @@ def current_primitives() -> Primitives:
         cancelled=trio.Cancelled,
         follow=_follow,
         unfollow=_unfollow,
+        spawn=_spawn,
     )
