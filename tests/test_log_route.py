@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 
 import lifecycle
 from lifecycle._core._log_route import render_for_stdlib, stdlib_logger
+from lifecycle._core._safe_logging import current_guarded
 from lifecycle.lowlevel import safe_logger
 from supervisors import Supervisor
 
@@ -450,6 +451,27 @@ class TestConfiguredStructlog:
         await start_and_stop()
         assert "info" in methods
         assert "debug" not in methods
+
+    def test_a_module_logger_is_built_once_per_configuration(self) -> None:
+        """safe_logger() reuses its bound logger until structlog's configuration changes, and follows capture_logs()."""
+        seen: list[str] = []
+
+        def keep(_: object, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+            seen.append(str(event_dict["event"]))
+            raise structlog.DropEvent
+
+        structlog.configure(processors=[keep], wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+        assert current_guarded("lifecycle.x") is current_guarded("lifecycle.x")
+        log = safe_logger("lifecycle.x")
+        log.debug("filtered")
+        log.info("first")
+        with capture_logs() as captured:  # changes the processor list in place
+            log.info("captured")
+        log.info("after")
+        structlog.configure(processors=[keep], wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+        log.debug("debug now")
+        assert seen == ["first", "after", "debug now"]
+        assert [e["event"] for e in captured] == ["captured"]
 
 
 RUN = """

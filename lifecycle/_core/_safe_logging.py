@@ -36,13 +36,12 @@ _SEVERE = frozenset({"error", "critical", "exception", "fatal", "err", "failure"
 class GuardedChain:
     """One structlog processor that runs a whole chain and never lets it raise (except ``DropEvent``)."""
 
-    __slots__ = ("_key", "_processors")
+    __slots__ = ("_processors",)
 
     def __init__(self, processors: Iterable[Processor]) -> None:
-        self._processors = tuple(processors)
-        # Loggers are bound again and again from one configuration: "once" is
-        # once per configured chain, not per logger object.
-        self._key = tuple(map(id, self._processors))
+        # The configuration's own list, not a copy: structlog's capture_logs() changes
+        # that list in place, and the chain follows it.
+        self._processors = processors if isinstance(processors, list) else tuple(processors)
 
     def __call__(
         self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]
@@ -61,8 +60,11 @@ class GuardedChain:
 
     def _failed(self, method_name: str, event_dict: Mapping[str, Any], failure: Exception) -> None:
         with _lock:
-            first = self._key not in _reported
-            _reported.add(self._key)
+            # Loggers are bound again and again from one configuration: "once" is
+            # once per configured chain, not per logger object.
+            key = tuple(map(id, self._processors))
+            first = key not in _reported
+            _reported.add(key)
         fields = {key: value for key, value in event_dict.items() if key not in {"event", "exc_info"}}
         event = str(event_dict.get("event", "?"))
         if first:
@@ -89,7 +91,7 @@ def guarded(logger: structlog.typing.FilteringBoundLogger) -> structlog.typing.F
     """
     if not isinstance(logger, structlog.BoundLoggerBase):
         return logger
-    processors = list(logger._processors)
+    processors = logger._processors
     if len(processors) == 1 and isinstance(processors[0], GuardedChain):
         return logger
     rebuilt = type(logger)(
@@ -101,6 +103,10 @@ def guarded(logger: structlog.typing.FilteringBoundLogger) -> structlog.typing.F
 
 
 _guarded_stdlib: dict[str, structlog.typing.FilteringBoundLogger] = {}
+# Per name: the structlog configuration a guarded logger was built from, and the logger.
+_guarded_structlog: dict[str, tuple[object, object, object, object, structlog.typing.FilteringBoundLogger]] = {}
+# structlog's configuration object, read (never changed) for its cost: a lookup per event.
+_CONFIG: Any = getattr(getattr(structlog, "_config", None), "_CONFIG", None)
 
 
 def current_guarded(name: str) -> structlog.typing.FilteringBoundLogger:
@@ -109,13 +115,45 @@ def current_guarded(name: str) -> structlog.typing.FilteringBoundLogger:
 
     structlog's when the host configured it; else the standard library's
     ``logging.getLogger(name)`` (see :mod:`lifecycle._core._log_route`).
+    Either is built once per configuration: ``structlog.configure()`` (or
+    ``capture_logs()``) puts new objects in the configuration (processors,
+    wrapper class, logger factory, context class), and the next call sees
+    them. The cache holds those objects, so none can be freed and another
+    take its place unseen. A filtered-out event then costs this lookup and
+    the filtering logger's empty method.
     """
+    config = _CONFIG
+    if config is None:  # pragma: no cover - a structlog without its configuration object
+        return _build(name)
+    if not config.is_configured:
+        logger = _guarded_stdlib.get(name)
+        if logger is None:
+            logger = _guarded_stdlib[name] = guarded(stdlib_logger(name))
+        return logger
+    cached = _guarded_structlog.get(name)
+    if (
+        cached is not None
+        and cached[0] is config.default_processors
+        and cached[1] is config.default_wrapper_class
+        and cached[2] is config.logger_factory
+        and cached[3] is config.default_context_class
+    ):
+        return cached[4]
+    logger = guarded(current_logger(name))
+    _guarded_structlog[name] = (
+        config.default_processors,
+        config.default_wrapper_class,
+        config.logger_factory,
+        config.default_context_class,
+        logger,
+    )
+    return logger
+
+
+def _build(name: str) -> structlog.typing.FilteringBoundLogger:  # pragma: no cover - see current_guarded
     if structlog.is_configured():
         return guarded(current_logger(name))
-    logger = _guarded_stdlib.get(name)
-    if logger is None:
-        logger = _guarded_stdlib[name] = guarded(stdlib_logger(name))
-    return logger
+    return guarded(stdlib_logger(name))
 
 
 # A standard-library logger bound before structlog was configured goes on guarded.
@@ -137,6 +175,16 @@ class _LazyGuardedLogger:
 
     def __getattr__(self, attribute: str) -> Any:  # noqa: ANN401 - whatever the logger's attribute is
         return getattr(current_guarded(self._name), attribute)
+
+    # The levels the engine logs at, without __getattr__'s detour: a filtered-out
+    # event costs the lookup of the logger in force and its (empty) method.
+    def debug(self, event: str, *args: Any, **kw: Any) -> Any:  # noqa: ANN401 - as structlog's
+        """Log *event* at DEBUG."""
+        return current_guarded(self._name).debug(event, *args, **kw)
+
+    def info(self, event: str, *args: Any, **kw: Any) -> Any:  # noqa: ANN401 - as structlog's
+        """Log *event* at INFO."""
+        return current_guarded(self._name).info(event, *args, **kw)
 
 
 def safe_logger(name: str = "lifecycle") -> structlog.typing.FilteringBoundLogger:
