@@ -7,7 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,31 @@ class Listener:
     def values(self, key: str) -> list[str]:
         """Every value of *key* received so far, in order."""
         return [message[key] for message in self.drain() if key in message]
+
+
+# `python -m lifecycle`, with SIGHUP back to its default action first: the tests may
+# run under nohup, and an ignored SIGHUP stays ignored (as it should).
+LIFECYCLE_COMMAND = (
+    "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+    "from lifecycle._host._cli import entry_point; sys.argv[0] = 'lifecycle'; entry_point()"
+)
+
+
+@contextmanager
+def start_lifecycle(cwd: Path, *args: str, **variables: str) -> Iterator[subprocess.Popen[str]]:
+    """Run ``lifecycle ARGS`` in *cwd* with *variables* set, logging JSON lines to stderr; kill it if left running."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{cwd}", "LIFECYCLE_LOG_FORMAT": "json", **variables}
+    with subprocess.Popen(
+        [sys.executable, "-c", LIFECYCLE_COMMAND, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:  # a failed test: never wait for it forever
+                proc.kill()

@@ -18,7 +18,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import Listener
+from helpers import Listener, start_lifecycle
 from structlog.testing import capture_logs
 
 import lifecycle
@@ -333,12 +332,6 @@ async def api(ctx: lifecycle.Context) -> None:
     await anyio.sleep_forever()
 """
 
-# `python -m lifecycle`, with SIGHUP back to its default action first: the tests may run under nohup.
-LIFECYCLE_COMMAND = (
-    "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
-    "from lifecycle._host._cli import entry_point; sys.argv[0] = 'lifecycle'; entry_point()"
-)
-
 
 def wait_for_line(proc: subprocess.Popen[str], text: str) -> None:
     """Read the child's stdout until a line says *text*."""
@@ -373,30 +366,18 @@ class TestSighup:
         on; the second succeeds; SIGTERM then stops it cleanly (exit 0).
         """
         (tmp_path / "service.py").write_text(textwrap.dedent(SERVICE))
-        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}", "LIFECYCLE_LOG_FORMAT": "json"}
         args = ["run", "service:tree", "--sighup", "reload", "--backend", backend]
-        with subprocess.Popen(
-            [sys.executable, "-c", LIFECYCLE_COMMAND, *args],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc:
-            try:
-                wait_for_line(proc, "ready")
-                wait_for_ready(listener, 1)
-                proc.send_signal(signal.SIGHUP)
-                wait_for_ready(listener, 2)
-                assert proc.poll() is None
-                proc.send_signal(signal.SIGHUP)
-                wait_for_line(proc, "reloaded 2")
-                wait_for_ready(listener, 3)
-                proc.send_signal(signal.SIGTERM)
-                _, err = proc.communicate(timeout=60)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
+        with start_lifecycle(tmp_path, *args) as proc:
+            wait_for_line(proc, "ready")
+            wait_for_ready(listener, 1)
+            proc.send_signal(signal.SIGHUP)
+            wait_for_ready(listener, 2)
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGHUP)
+            wait_for_line(proc, "reloaded 2")
+            wait_for_ready(listener, 3)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
         assert proc.returncode == ExitCode.OK, err
         messages = listener.drain()
         keys = [next(iter(m)) for m in messages]

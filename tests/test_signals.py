@@ -7,12 +7,10 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import anyio
 import pytest
 import structlog
 from childprocs import is_dead, wait_gone
+from helpers import start_lifecycle
 
 import lifecycle
 from lifecycle import ExitCode, StopReason
@@ -82,33 +81,6 @@ def _fresh_structlog() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-# `python -m lifecycle`, with SIGHUP back to its default action first: the tests may
-# run under nohup, and an ignored SIGHUP stays ignored (as it should).
-LIFECYCLE_COMMAND = (
-    "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
-    "from lifecycle._host._cli import entry_point; sys.argv[0] = 'lifecycle'; entry_point()"
-)
-
-
-@contextmanager
-def start(cwd: Path, *args: str, **variables: str) -> Iterator[subprocess.Popen[str]]:
-    """Run ``lifecycle ARGS`` in *cwd* with *variables* set, logging JSON lines to stderr; kill it if left running."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{cwd}", "LIFECYCLE_LOG_FORMAT": "json", **variables}
-    with subprocess.Popen(
-        [sys.executable, "-c", LIFECYCLE_COMMAND, *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:  # a failed test: never wait for it forever
-                proc.kill()
-
-
 def wait_for_line(proc: subprocess.Popen[str], text: str) -> None:
     """Read the child's stdout until a line says *text* (its readiness lines)."""
     assert proc.stdout is not None
@@ -151,7 +123,7 @@ class TestStorms:
         report = tmp_path / "r.json"
         sent = count
         args = ("run", "stormy:tree", "--backend", backend, "--report-json", str(report))
-        with start(tmp_path, *args, TEST_FLUSH=flush) as proc:
+        with start_lifecycle(tmp_path, *args, TEST_FLUSH=flush) as proc:
             wait_for_line(proc, "starting" if when == "starting" else "ready")
             if when == "stopping":
                 proc.send_signal(signal.SIGTERM)
@@ -182,7 +154,9 @@ class TestStorms:
         pytest.importorskip("uvloop")
         (tmp_path / "stormy.py").write_text(textwrap.dedent(STORMY))
         report = tmp_path / "r.json"
-        with start(tmp_path, "run", "stormy:tree", "--uvloop", "--report-json", str(report), TEST_FLUSH="0.3") as proc:
+        with start_lifecycle(
+            tmp_path, "run", "stormy:tree", "--uvloop", "--report-json", str(report), TEST_FLUSH="0.3"
+        ) as proc:
             wait_for_line(proc, "ready")
             for _ in range(6):
                 proc.send_signal(signal.SIGINT)
@@ -199,7 +173,7 @@ class TestHangup:
     def test_sighup_stops_in_order_and_the_child_process_is_gone(self, tmp_path: Path, backend: str) -> None:
         """SIGHUP (the terminal closed) stops the tree gracefully: exit 0, the `sleep 60` child is gone."""
         (tmp_path / "withchild.py").write_text(textwrap.dedent(CHILD))
-        with start(tmp_path, "run", "withchild:tree", "--backend", backend) as proc:
+        with start_lifecycle(tmp_path, "run", "withchild:tree", "--backend", backend) as proc:
             wait_for_line(proc, "ready")
             proc.send_signal(signal.SIGHUP)
             _, err = proc.communicate(timeout=60)

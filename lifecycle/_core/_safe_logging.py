@@ -91,7 +91,8 @@ def guarded(logger: structlog.typing.FilteringBoundLogger) -> structlog.typing.F
     """
     if not isinstance(logger, structlog.BoundLoggerBase):
         return logger
-    processors = logger._processors
+    # The configuration's own list when it is one (see GuardedChain), else a copy.
+    processors = logger._processors if isinstance(logger._processors, list) else list(logger._processors)
     if len(processors) == 1 and isinstance(processors[0], GuardedChain):
         return logger
     rebuilt = type(logger)(
