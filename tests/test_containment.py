@@ -484,6 +484,75 @@ class TestGuardianSweep:
                 proc.kill()
                 proc.wait()
 
+    def test_it_follows_the_service_until_the_pipe_closes(self) -> None:
+        """What the service writes is applied line by line; a closed pipe ends the following."""
+        service = self._spawn()
+        read, write = os.pipe()
+        try:
+            watched = _guardian_process.watch(service.pid, lambda: service.pid)
+            assert watched is not None
+            os.write(write, b"token k\nroot k 10 ")
+            os.write(write, b"20\n")
+            os.close(write)
+            owned = _guardian_process.Owned()
+            _guardian_process.follow(watched, owned, read)
+            assert owned.roots == {"k": {10: 20}}
+            os.close(watched)
+        finally:
+            os.close(read)
+            service.kill()
+            service.wait()
+
+    def test_the_death_of_the_service_ends_the_following_with_what_it_wrote(self) -> None:
+        """The service dies with the pipe still open (a forked copy holds it): its last lines still count."""
+        service = self._spawn()
+        read, write = os.pipe()
+        try:
+            watched = _guardian_process.watch(service.pid, lambda: service.pid)
+            assert watched is not None
+            os.write(write, b"token k\n")
+            service.kill()
+            service.wait()
+            owned = _guardian_process.Owned()
+            _guardian_process.follow(watched, owned, read)
+            assert not owned.empty()
+            os.close(watched)
+        finally:
+            os.close(read)
+            os.close(write)
+
+    def test_a_service_that_is_not_its_parent_is_not_watched(self) -> None:
+        """The service died (and its pid went to another process) before the guardian could watch it."""
+        service = self._spawn()
+        try:
+            assert _guardian_process.watch(service.pid, lambda: 1) is None
+        finally:
+            service.kill()
+            service.wait()
+        assert _guardian_process.watch(service.pid, lambda: service.pid) is None  # reaped: no such process
+
+    def test_ending_everything_kills_the_processes_and_removes_the_cgroups(self, survivors: list[int]) -> None:
+        """end_all(): SIGKILL in rounds, cgroup.kill, then the cgroups are removed (where a cgroup can be made)."""
+        owned_process = self._spawn()
+        survivors.append(owned_process.pid)
+        base = _containment.cgroup_base()
+        folder = None if base is None else base / f"lifecycle-{os.getpid()}-guardian-test"
+        try:
+            wait_for(lambda: _containment.start_time(owned_process.pid) is not None)
+            owned = _guardian_process.Owned()
+            owned.apply(f"pid k {owned_process.pid} {_containment.start_time(owned_process.pid)}")
+            if folder is not None:
+                folder.mkdir()
+                owned.apply(f"cgroup k {folder}")
+            _guardian_process.end_all(owned)
+            assert owned_process.wait(timeout=5) == -signal.SIGKILL
+            assert folder is None or not folder.exists()
+        finally:
+            owned_process.kill()
+            owned_process.wait()
+            if folder is not None and folder.exists():
+                folder.rmdir()
+
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout

@@ -32,6 +32,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 _ROUNDS = 5  # sweeps after the service's death; one forked meanwhile is found by a later one
 _ROUND_PAUSE = 0.05
@@ -143,30 +144,30 @@ def end_all(owned: Owned) -> None:
                 break
 
 
-def _watch(service: int) -> int | None:
-    """A pidfd of the service, or ``None`` when it is already gone (or pidfds are not available)."""
+def watch(service: int, parent: Callable[[], int] = os.getppid) -> int | None:
+    """A pidfd of the service, or ``None`` when it is gone (or pidfds are not available)."""
     try:
         watched = os.pidfd_open(service)
     except OSError:
         return None
-    if os.getppid() != service:  # it died before this process could watch it
+    if parent() != service:  # it died before this process could watch it (asked after the pidfd is open)
         os.close(watched)
         return None
     return watched
 
 
-def _follow(watched: int, owned: Owned) -> None:
-    """Apply the service's lines until it dies or closes the pipe."""
+def follow(watched: int, owned: Owned, source: int = 0) -> None:
+    """Apply the service's lines, read from the file descriptor *source*, until it dies or closes the pipe."""
     poller = select.poll()
-    poller.register(0, select.POLLIN)
+    poller.register(source, select.POLLIN)
     poller.register(watched, select.POLLIN)
     pending = b""
     while True:
         if any(fd == watched for fd, _ in poller.poll()):
             # The service died: what it wrote before is still in the pipe.
-            os.set_blocking(0, False)
+            os.set_blocking(source, False)
         try:
-            chunk = os.read(0, 65536)
+            chunk = os.read(source, 65536)
         except BlockingIOError:
             chunk = b""
         if not chunk:
@@ -181,11 +182,11 @@ def main(args: list[str]) -> None:
     """Follow the service until it dies, then end what it owned."""
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, signal.SIG_IGN)
-    watched = _watch(int(args[0]))
+    watched = watch(int(args[0]))
     if watched is None:
         return
     owned = Owned()
-    _follow(watched, owned)
+    follow(watched, owned)
     if not owned.empty():
         end_all(owned)
 
