@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 
 import lifecycle
+from supervisors import Supervisor
 
 
 class Recorder:
@@ -134,3 +135,20 @@ def start_lifecycle(cwd: Path, *args: str, **variables: str) -> Iterator[subproc
         finally:
             if proc.poll() is None:  # a failed test: never wait for it forever
                 proc.kill()
+
+
+def draining_api(draining: anyio.Event) -> Supervisor:
+    """A tree ``app`` whose ``api`` drains for 60 s in a GRACEFUL scope at its stop, setting *draining* as it begins."""
+    sup = Supervisor("app")
+
+    @sup.component
+    async def api(ctx: lifecycle.Context) -> None:
+        ctx.ready()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with ctx.shielded():
+                draining.set()
+                await anyio.sleep(60)
+
+    return sup

@@ -18,7 +18,7 @@ import anyio
 import pytest
 import structlog
 from childprocs import is_dead, wait_gone
-from helpers import start_lifecycle
+from helpers import draining_api, start_lifecycle
 
 import lifecycle
 from lifecycle import ExitCode, StopReason
@@ -293,18 +293,8 @@ class TestEmbedded:
 
     async def test_running_with_signals_escalates_on_the_second(self) -> None:
         """The second stop signal escalates the embedded tree's stop to FORCEFUL, cutting a drain."""
-        sup = Supervisor("app")
         draining = anyio.Event()
-
-        @sup.component
-        async def api(ctx: lifecycle.Context) -> None:
-            ctx.ready()
-            try:
-                await anyio.sleep_forever()
-            finally:
-                with ctx.shielded():
-                    draining.set()
-                    await anyio.sleep(60)
+        sup = draining_api(draining)
 
         with anyio.fail_after(30):
             async with lifecycle.running(sup, signals=True) as tree:

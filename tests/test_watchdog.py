@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 import structlog
+from helpers import draining_api
 from structlog.testing import capture_logs
 
 import lifecycle
@@ -291,18 +292,8 @@ class TestDecisions:
 class TestEmbeddedDump:
     async def test_sigusr1_dumps_an_embedded_tree_with_its_deadlines(self) -> None:
         """running(signals=True): SIGUSR1 logs the dump from the loop; during a stop it has the deadlines."""
-        sup = Supervisor("app")
         draining = anyio.Event()
-
-        @sup.component
-        async def api(ctx: lifecycle.Context) -> None:
-            ctx.ready()
-            try:
-                await anyio.sleep_forever()
-            finally:
-                with ctx.shielded():
-                    draining.set()
-                    await anyio.sleep(60)
+        sup = draining_api(draining)
 
         with capture_logs() as logs, anyio.fail_after(30):
             async with lifecycle.running(sup, signals=True) as tree:
