@@ -144,7 +144,11 @@ class TestStorms:
             assert received in (["GRACEFUL", "FORCEFUL"], ["GRACEFUL", "FORCEFUL", "TERMINATE"])
         else:
             assert received == ["GRACEFUL", "FORCEFUL", "TERMINATE"]
-            assert 1 <= len(ignored) <= sent - 3
+            # Not every later signal need be seen: CPython runs a Python-level handler once
+            # for all the deliveries of a signal that arrive before the main thread gets to
+            # it (signalmodule.c: trip_signal() only sets the handler's "tripped" flag), so
+            # 2 ms apart on a busy machine several SIGINTs can count as one.
+            assert len(ignored) <= sent - 3
         data = json.loads(report.read_text())
         assert data["reason"] == "signal"
         assert {c["path"] for c in data["components"]} == {"svc", "svc/db", "svc/api"}
